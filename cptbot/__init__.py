@@ -1,0 +1,4 @@
+"""cptbot: answers questions about Practice Fusion's CPT license FAQ."""
+from .errors import CptbotError, InputError, KnowledgeBaseError, StateError
+from .knowledge import DEFAULT_FAQ, FeeSettings, Intent, KnowledgeBase, MatchSettings, load_faq, parse_faq
+from .matching import Candidate, Match, Matcher

@@ -1,0 +1,295 @@
+"""Match a question to the FAQ's intents: ranked candidates with scores and a decision.
+
+A question is normalised (Unicode, case, punctuation), typos are corrected against the
+FAQ's own vocabulary, words and phrases are mapped to the FAQ's concepts, and every
+intent is scored by how much of the question it covers.  An intent whose required
+concepts the question does not mention cannot be answered, only offered; words the FAQ
+has never seen count against every intent, so near-topic questions are declined.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Literal
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from .knowledge import Intent, KnowledgeBase
+
+Decision = Literal["answer", "clarify", "decline"]
+
+# Generic English glue words: they never decide what a question is about.
+STOPWORDS = frozenset(
+    """a an the is are was were be been being am do does did doing done to of in on at for with by from
+    about as it its this that these those there here and or but if so then than can could would should will
+    shall may might have has had having just also too very really please pls plz kindly thank you your yours
+    im ive id ill i me myself he she they them their his her him one ones some any all anyone anybody
+    someone somebody something anything thing things stuff question questions quick wondering wonder
+    curious know tell want wanted like would like okay ok yeah yes hey um uh well still even again
+    into onto over under up down out off via re fyi btw lol hmm etc same such own other else
+    get got getting let lets go going gonna wanna gotta which whom whose what whats whatever""".split()
+)
+
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "`": "'", "\u00b4": "'"})
+_WORD = re.compile(r"[^\W_]+")
+_SEGMENT = re.compile(r"(?<=[.!?;])\s+|\n+")
+_SUFFIXES = ("ies", "es", "s", "ed", "ing", "ly")
+_NUMBER = "number"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ranked intent: its id, source label, score (0-100) and readable question."""
+
+    intent: str
+    label: str
+    score: float
+    question: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "intent": self.intent, "score": self.score, "question": self.question}
+
+
+@dataclass(frozen=True)
+class Match:
+    """The matcher's verdict on one question: decision, ranked candidates, reply text."""
+
+    text: str
+    decision: Decision
+    candidates: tuple[Candidate, ...]
+    answer: str
+    notice: str | None = None
+
+    @property
+    def best(self) -> Candidate | None:
+        """The top candidate, whatever the decision."""
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def label(self) -> str | None:
+        """Source label of the answer; None when declined."""
+        return self.best.label if self.best and self.decision != "decline" else None
+
+    @property
+    def intent(self) -> str | None:
+        """Intent id of the answer; None when declined."""
+        return self.best.intent if self.best and self.decision != "decline" else None
+
+    @property
+    def score(self) -> float:
+        """Score of the top candidate (0 when there is none)."""
+        return self.best.score if self.best else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object `cptbot match` prints for this question."""
+        return {
+            "text": self.text,
+            "decision": self.decision,
+            "label": self.label,
+            "intent": self.intent,
+            "score": self.score,
+            "answer": self.answer,
+            "alternatives": [c.to_dict() for c in self.candidates],
+        }
+
+
+def clean(text: str) -> str:
+    """Unicode-normalise, case-fold and strip accents, quotes and control characters."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    text = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != "\n" else ch
+        for ch in unicodedata.normalize("NFKD", text)
+        if not unicodedata.combining(ch)
+    )
+    return text.replace("'", "")
+
+
+class Matcher:
+    """Scores questions against one knowledge base; build once, call `match` many times."""
+
+    def __init__(self, kb: KnowledgeBase, *, exclude: tuple[str, int] | None = None) -> None:
+        self.kb = kb
+        settings = kb.matching
+        self._answer_at = settings.answer_threshold
+        self._clarify_at = settings.clarify_threshold
+        self._margin = settings.clarify_margin
+
+        self._phrases: dict[tuple[str, ...], str] = {}
+        for concept, terms in kb.concepts.items():
+            for term in terms:
+                words = tuple(_WORD.findall(clean(term)))
+                if words:
+                    self._phrases[words] = concept
+        self._longest = max((len(p) for p in self._phrases), default=1)
+        singles = {p[0] for p in self._phrases if len(p) == 1}
+        phrase_words = {w for p in self._phrases if len(p) > 1 for w in p}
+
+        self._intents = kb.intents
+        profiles: list[dict[str, float]] = []
+        example_words: set[str] = set()
+        for index, intent in enumerate(kb.intents):
+            texts = [intent.question] + [
+                e for n, e in enumerate(intent.examples) if exclude is None or exclude != (intent.id, n)
+            ]
+            counts: dict[str, int] = {}
+            for text in texts:
+                words = _WORD.findall(clean(text))
+                example_words.update(words)
+                for term in set(self._terms(words, fuzzy=False)):
+                    counts[term] = counts.get(term, 0) + 1
+            profiles.append({t: c / len(texts) for t, c in counts.items()})
+        oos_terms: set[str] = set()
+        for text in kb.out_of_scope:
+            words = _WORD.findall(clean(text))
+            example_words.update(words)
+            oos_terms.update(self._terms(words, fuzzy=False))
+
+        self._vocabulary = sorted((singles | phrase_words | example_words) - STOPWORDS)
+        self._known = frozenset(self._vocabulary) | STOPWORDS
+        n = len(profiles)
+        self._w_max = 1.0 + math.log(n)
+        df: dict[str, int] = {}
+        for profile in profiles:
+            for term in profile:
+                df[term] = df.get(term, 0) + 1
+        self._weight = {t: 1.0 + math.log(n / d) for t, d in df.items()}
+        for term in oos_terms - set(df):
+            self._weight[term] = 2.0 * self._w_max
+        # term -> [(intent index, share of that intent's examples that use the term)]
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        for index, profile in enumerate(profiles):
+            for term, share in profile.items():
+                self._postings.setdefault(term, []).append((index, share))
+        self._correct = lru_cache(maxsize=65536)(self._correct_word)
+
+    # -- text to terms -------------------------------------------------------------------
+
+    def _correct_word(self, word: str) -> str:
+        if word in self._known or word.isdigit():
+            return word
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                stem = word[: -len(suffix)]
+                for candidate in (stem, stem + "e", stem + "y"):
+                    if candidate in self._known:
+                        return candidate
+        if len(word) < 4:
+            return word
+        limit = 1 if len(word) < 8 else 2
+        found = process.extractOne(word, self._vocabulary, scorer=OSA.distance, score_cutoff=limit)
+        # Short real words one letter apart ("most" and "cost") are rarely typos of each
+        # other unless they start alike; long ones are.
+        if found and (len(word) >= 6 or found[0][0] == word[0]):
+            return found[0]
+        return word
+
+    def _terms(self, words: list[str], *, fuzzy: bool = True) -> list[str]:
+        if fuzzy:
+            words = [self._correct(w) for w in words]
+        terms: list[str] = []
+        i = 0
+        while i < len(words):
+            for size in range(min(self._longest, len(words) - i), 0, -1):
+                concept = self._phrases.get(tuple(words[i : i + size]))
+                if concept:
+                    terms.append(concept)
+                    i += size
+                    break
+            else:
+                word = words[i]
+                if word.isdigit():
+                    terms.append(_NUMBER)
+                elif word not in STOPWORDS:
+                    terms.append(word)
+                i += 1
+        return terms
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def _scores(self, terms: Iterable[str]) -> list[float]:
+        present = set(terms)
+        total = 0.0
+        covered = [0.0] * len(self._intents)
+        for term in present:
+            weight = self._weight.get(term, self._w_max)
+            total += weight
+            for index, share in self._postings.get(term, ()):
+                covered[index] += weight * (0.6 + 0.4 * share)
+        if not total:
+            return covered
+        scores = []
+        for intent, value in zip(self._intents, covered):
+            score = 100.0 * value / total
+            if not all(any(c in present for c in slot) for slot in intent.requires):
+                score *= 0.5
+            scores.append(score)
+        return scores
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Every intent's score for this text, by intent id (for diagnostics and `check`)."""
+        best = self._best_segment(clean(text))
+        return {intent.id: round(s, 1) for intent, s in zip(self._intents, best)}
+
+    def _best_segment(self, cleaned: str) -> list[float]:
+        segments = [cleaned] + [s for s in _SEGMENT.split(cleaned) if s.strip()]
+        best: list[float] = [0.0] * len(self._intents)
+        best_key: tuple[bool, float] = (False, -1.0)
+        for number, segment in enumerate(segments):
+            if number and len(segments) == 2:
+                break
+            scores = self._scores(self._terms(_WORD.findall(segment)))
+            top = max(range(len(scores)), key=scores.__getitem__, default=None)
+            if top is None:
+                continue
+            key = (scores[top] >= self._answer_at and not self._intents[top].smalltalk, scores[top])
+            if key > best_key:
+                best, best_key = scores, key
+        return best
+
+    # -- the verdict ---------------------------------------------------------------------
+
+    def match(self, text: str, *, limit: int = 3) -> Match:
+        """Rank the intents for `text` and decide: answer, clarify or decline."""
+        replies = self.kb.replies
+        notice = None
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        max_chars = self.kb.matching.max_chars
+        if len(text) > max_chars:
+            text = text[:max_chars]
+            notice = replies["truncated"]
+        cleaned = clean(text)
+        if not _WORD.search(cleaned):
+            return Match(text=text, decision="decline", candidates=(), answer=replies["empty"], notice=notice)
+        scores = self._best_segment(cleaned)
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
+        if not candidates:
+            return Match(text=text, decision="decline", candidates=(), answer=replies["decline"], notice=notice)
+        decision = self._decide([c.score for c in candidates])
+        if decision == "answer":
+            answer = self._intents[order[0]].answer
+        elif decision == "clarify":
+            candidates = tuple(c for c in candidates if c.score >= self._clarify_at) or candidates[:1]
+            answer = replies["clarify"] + "\n" + "\n".join(f"{n}. {c.question}" for n, c in enumerate(candidates, 1))
+        else:
+            answer = replies["decline"]
+        return Match(text=text, decision=decision, candidates=candidates, answer=answer, notice=notice)
+
+    def _decide(self, scores: list[float]) -> Decision:
+        top = scores[0]
+        second = scores[1] if len(scores) > 1 else 0.0
+        if top >= self._answer_at and top - second >= self._margin:
+            return "answer"
+        if top >= self._clarify_at:
+            return "clarify"
+        return "decline"
+
+    def _candidate(self, index: int, score: float) -> Candidate:
+        intent: Intent = self._intents[index]
+        return Candidate(intent=intent.id, label=intent.source, score=round(score, 1), question=intent.question)
