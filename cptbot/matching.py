@@ -41,6 +41,15 @@ _SEGMENT = re.compile(r"(?<=[.!?;])\s+|\n+")
 _SUFFIXES = ("ies", "es", "s", "ed", "ing", "ly")
 _NUMBER = "number"
 
+# Scoring: NEAREST_SHARE of an intent's score is its nearest example's weighted Dice
+# similarity to the question, the rest is the share of the question's weight that the
+# intent's vocabulary covers; a word the FAQ has never seen weighs UNKNOWN_WEIGHT of the
+# rarest known term; unmet required concepts or small talk beside a real question
+# multiply the score by UNMET_FACTOR.
+NEAREST_SHARE = 0.7
+UNKNOWN_WEIGHT = 0.6
+UNMET_FACTOR = 0.5
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -132,6 +141,7 @@ class Matcher:
         self._intents = kb.intents
         profiles: list[dict[str, float]] = []
         example_words: set[str] = set()
+        examples: list[tuple[int, frozenset[str]]] = []
         for index, intent in enumerate(kb.intents):
             texts = [intent.question] + [
                 e for n, e in enumerate(intent.examples) if exclude is None or exclude != (intent.id, n)
@@ -140,7 +150,10 @@ class Matcher:
             for text in texts:
                 words = _WORD.findall(clean(text))
                 example_words.update(words)
-                for term in set(self._terms(words, fuzzy=False)):
+                terms = frozenset(self._terms(words, fuzzy=False))
+                if terms:
+                    examples.append((index, terms))
+                for term in terms:
                     counts[term] = counts.get(term, 0) + 1
             profiles.append({t: c / len(texts) for t, c in counts.items()})
         oos_terms: set[str] = set()
@@ -160,11 +173,17 @@ class Matcher:
         self._weight = {t: 1.0 + math.log(n / d) for t, d in df.items()}
         for term in oos_terms - set(df):
             self._weight[term] = 2.0 * self._w_max
-        # term -> [(intent index, share of that intent's examples that use the term)]
-        self._postings: dict[str, list[tuple[int, float]]] = {}
+        # term -> intents that know it; term -> examples that use it
+        self._postings: dict[str, list[int]] = {}
         for index, profile in enumerate(profiles):
-            for term, share in profile.items():
-                self._postings.setdefault(term, []).append((index, share))
+            for term in profile:
+                self._postings.setdefault(term, []).append(index)
+        self._example_intent = [index for index, _ in examples]
+        self._example_mass = [sum(self._weight[t] for t in terms) for _, terms in examples]
+        self._example_postings: dict[str, list[int]] = {}
+        for number, (_, terms) in enumerate(examples):
+            for term in terms:
+                self._example_postings.setdefault(term, []).append(number)
         self._correct = lru_cache(maxsize=65536)(self._correct_word)
 
     # -- text to terms -------------------------------------------------------------------
@@ -215,40 +234,53 @@ class Matcher:
         present = set(terms)
         total = 0.0
         covered = [0.0] * len(self._intents)
+        shared: dict[int, float] = {}
         for term in present:
-            weight = self._weight.get(term, self._w_max)
+            weight = self._weight.get(term)
+            if weight is None:
+                weight = UNKNOWN_WEIGHT * self._w_max if len(term) > 2 else 0.0
             total += weight
-            for index, share in self._postings.get(term, ()):
-                covered[index] += weight * (0.6 + 0.4 * share)
+            for index in self._postings.get(term, ()):
+                covered[index] += weight
+            for number in self._example_postings.get(term, ()):
+                shared[number] = shared.get(number, 0.0) + weight
         if not total:
             return covered
+        nearest = [0.0] * len(self._intents)
+        for number, common in shared.items():
+            dice = 2.0 * common / (total + self._example_mass[number])
+            index = self._example_intent[number]
+            if dice > nearest[index]:
+                nearest[index] = dice
         scores = []
-        for intent, value in zip(self._intents, covered):
-            score = 100.0 * value / total
+        for intent, cover, near in zip(self._intents, covered, nearest):
+            score = 100.0 * (NEAREST_SHARE * near + (1.0 - NEAREST_SHARE) * cover / total)
             if not all(any(c in present for c in slot) for slot in intent.requires):
-                score *= 0.5
+                score *= UNMET_FACTOR
             scores.append(score)
         return scores
 
     def scores(self, text: str) -> dict[str, float]:
         """Every intent's score for this text, by intent id (for diagnostics and `check`)."""
-        best = self._best_segment(clean(text))
+        best = self._segment_scores(clean(text))
         return {intent.id: round(s, 1) for intent, s in zip(self._intents, best)}
 
-    def _best_segment(self, cleaned: str) -> list[float]:
-        segments = [cleaned] + [s for s in _SEGMENT.split(cleaned) if s.strip()]
-        best: list[float] = [0.0] * len(self._intents)
-        best_key: tuple[bool, float] = (False, -1.0)
-        for number, segment in enumerate(segments):
-            if number and len(segments) == 2:
-                break
-            scores = self._scores(self._terms(_WORD.findall(segment)))
-            top = max(range(len(scores)), key=scores.__getitem__, default=None)
-            if top is None:
-                continue
-            key = (scores[top] >= self._answer_at and not self._intents[top].smalltalk, scores[top])
-            if key > best_key:
-                best, best_key = scores, key
+    def _segment_scores(self, cleaned: str) -> list[float]:
+        """Each intent's best score over the whole message and each of its sentences.
+
+        Small talk in a message that also asks something real ("Hi! Who sells the
+        license?") is pleasantry, not the question: it is scored down.
+        """
+        segments = [s for s in _SEGMENT.split(cleaned) if s.strip()]
+        if len(segments) > 1:
+            segments.insert(0, cleaned)
+        best = [0.0] * len(self._intents)
+        for segment in segments:
+            for index, score in enumerate(self._scores(self._terms(_WORD.findall(segment)))):
+                if score > best[index]:
+                    best[index] = score
+        if any(s >= self._clarify_at for s, i in zip(best, self._intents) if not i.smalltalk):
+            best = [s * UNMET_FACTOR if i.smalltalk else s for s, i in zip(best, self._intents)]
         return best
 
     # -- the verdict ---------------------------------------------------------------------
@@ -266,7 +298,7 @@ class Matcher:
         cleaned = clean(text)
         if not _WORD.search(cleaned):
             return Match(text=text, decision="decline", candidates=(), answer=replies["empty"], notice=notice)
-        scores = self._best_segment(cleaned)
+        scores = self._segment_scores(cleaned)
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
         if not candidates:
