@@ -39,6 +39,7 @@ class MatchSettings:
     answer_threshold: float
     clarify_threshold: float
     clarify_margin: float
+    smalltalk_threshold: float
     max_chars: int
 
 
@@ -52,6 +53,7 @@ class Intent:
     answer: str
     examples: tuple[str, ...]
     requires: tuple[tuple[str, ...], ...]
+    excludes: tuple[str, ...] = ()
     smalltalk: bool = False
     line: int = 0
 
@@ -243,12 +245,13 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         settings["matching"],
         "settings.matching",
         settings.lines["matching"],
-        required={"answer_threshold", "clarify_threshold", "clarify_margin", "max_chars"},
+        required={"answer_threshold", "clarify_threshold", "clarify_margin", "smalltalk_threshold", "max_chars"},
     )
     matching = MatchSettings(
         answer_threshold=float(r.number(m, "answer_threshold", "settings.matching", low=0, high=100)),
         clarify_threshold=float(r.number(m, "clarify_threshold", "settings.matching", low=0, high=100)),
         clarify_margin=float(r.number(m, "clarify_margin", "settings.matching", low=0, high=100)),
+        smalltalk_threshold=float(r.number(m, "smalltalk_threshold", "settings.matching", low=0, high=100)),
         max_chars=r.number(m, "max_chars", "settings.matching", low=100, high=1_000_000, integer=True),
     )
     if matching.clarify_threshold > matching.answer_threshold:
@@ -296,7 +299,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
     known_labels = tuple(sources) + behaviours
     for item, line in zip(intents_seq, intents_seq.lines):
         where = f"intent #{len(intents) + 1}"
-        item = r.mapping(item, where, line, required={"id", "source", "question", "answer", "examples"}, optional={"requires", "smalltalk"})
+        item = r.mapping(item, where, line, required={"id", "source", "question", "answer", "examples"}, optional={"requires", "excludes", "smalltalk"})
         intent_id = r.text(item, "id", where)
         where = f"intent '{intent_id}'"
         if not _ID.match(intent_id):
@@ -323,6 +326,12 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                     if name not in concepts:
                         raise r.fail(f"{where}: 'requires' names unknown concept '{name}'", slot_line)
                 requires.append(names)
+        excludes: tuple[str, ...] = ()
+        if "excludes" in item:
+            excludes = tuple(text for text, _ in r.texts(item, "excludes", where))
+            for name in excludes:
+                if name not in concepts:
+                    raise r.fail(f"{where}: 'excludes' names unknown concept '{name}'", item.lines["excludes"])
         smalltalk = item.get("smalltalk", False)
         if not isinstance(smalltalk, bool):
             raise r.fail(f"{where}: field 'smalltalk' must be true or false, got {_kind(smalltalk)}", item.lines["smalltalk"])
@@ -334,6 +343,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                 answer=fill(r.text(item, "answer", where), f"{where}: answer", item.lines["answer"]),
                 examples=tuple(text for text, _ in examples),
                 requires=tuple(requires),
+                excludes=excludes,
                 smalltalk=smalltalk,
                 line=line,
             )

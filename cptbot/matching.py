@@ -45,10 +45,12 @@ _NUMBER = "number"
 # similarity to the question, the rest is the share of the question's weight that the
 # intent's vocabulary covers; a word the FAQ has never seen weighs UNKNOWN_WEIGHT of the
 # rarest known term; unmet required concepts or small talk beside a real question
-# multiply the score by UNMET_FACTOR.
-NEAREST_SHARE = 0.7
-UNKNOWN_WEIGHT = 0.6
+# multiply the score by UNMET_FACTOR; words only out-of-scope examples use weigh
+# FOREIGN_WEIGHT times the rarest known term.
+NEAREST_SHARE = 0.6
+UNKNOWN_WEIGHT = 0.8
 UNMET_FACTOR = 0.5
+FOREIGN_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def clean(text: str) -> str:
         for ch in unicodedata.normalize("NFKD", text)
         if not unicodedata.combining(ch)
     )
-    return text.replace("'", "")
+    return text.replace("'", "").replace("$", " dollar ")
 
 
 class Matcher:
@@ -127,6 +129,7 @@ class Matcher:
         self._answer_at = settings.answer_threshold
         self._clarify_at = settings.clarify_threshold
         self._margin = settings.clarify_margin
+        self._smalltalk_at = settings.smalltalk_threshold
 
         self._phrases: dict[tuple[str, ...], str] = {}
         for concept, terms in kb.concepts.items():
@@ -172,7 +175,7 @@ class Matcher:
                 df[term] = df.get(term, 0) + 1
         self._weight = {t: 1.0 + math.log(n / d) for t, d in df.items()}
         for term in oos_terms - set(df):
-            self._weight[term] = 2.0 * self._w_max
+            self._weight[term] = FOREIGN_WEIGHT * self._w_max
         # term -> intents that know it; term -> examples that use it
         self._postings: dict[str, list[int]] = {}
         for index, profile in enumerate(profiles):
@@ -197,13 +200,13 @@ class Matcher:
                 for candidate in (stem, stem + "e", stem + "y"):
                     if candidate in self._known:
                         return candidate
-        if len(word) < 4:
+        if len(word) < 5:
             return word
-        limit = 1 if len(word) < 8 else 2
+        limit = 1 if len(word) < 9 else 2
         found = process.extractOne(word, self._vocabulary, scorer=OSA.distance, score_cutoff=limit)
-        # Short real words one letter apart ("most" and "cost") are rarely typos of each
-        # other unless they start alike; long ones are.
-        if found and (len(word) >= 6 or found[0][0] == word[0]):
+        # Short real words one letter apart ("lost" and "cost") are rarely typos of each
+        # other unless they start alike; long ones usually are.
+        if found and (len(word) >= 7 or found[0][0] == word[0]):
             return found[0]
         return word
 
@@ -255,7 +258,9 @@ class Matcher:
         scores = []
         for intent, cover, near in zip(self._intents, covered, nearest):
             score = 100.0 * (NEAREST_SHARE * near + (1.0 - NEAREST_SHARE) * cover / total)
-            if not all(any(c in present for c in slot) for slot in intent.requires):
+            if not all(any(c in present for c in slot) for slot in intent.requires) or any(
+                c in present for c in intent.excludes
+            ):
                 score *= UNMET_FACTOR
             scores.append(score)
         return scores
@@ -303,7 +308,7 @@ class Matcher:
         candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
         if not candidates:
             return Match(text=text, decision="decline", candidates=(), answer=replies["decline"], notice=notice)
-        decision = self._decide([c.score for c in candidates])
+        decision = self._decide([c.score for c in candidates], smalltalk=self._intents[order[0]].smalltalk)
         if decision == "answer":
             answer = self._intents[order[0]].answer
         elif decision == "clarify":
@@ -313,9 +318,12 @@ class Matcher:
             answer = replies["decline"]
         return Match(text=text, decision=decision, candidates=candidates, answer=answer, notice=notice)
 
-    def _decide(self, scores: list[float]) -> Decision:
+    def _decide(self, scores: list[float], *, smalltalk: bool) -> Decision:
         top = scores[0]
         second = scores[1] if len(scores) > 1 else 0.0
+        if smalltalk:
+            # "Did you mean: Hello?" helps nobody: small talk is answered or declined.
+            return "answer" if top >= self._smalltalk_at and top - second >= self._margin else "decline"
         if top >= self._answer_at and top - second >= self._margin:
             return "answer"
         if top >= self._clarify_at:
