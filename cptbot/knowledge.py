@@ -39,6 +39,8 @@ class MatchSettings:
     answer_threshold: float
     clarify_threshold: float
     clarify_margin: float
+    lead_threshold: float
+    lead_margin: float
     smalltalk_threshold: float
     max_chars: int
 
@@ -245,12 +247,22 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         settings["matching"],
         "settings.matching",
         settings.lines["matching"],
-        required={"answer_threshold", "clarify_threshold", "clarify_margin", "smalltalk_threshold", "max_chars"},
+        required={
+            "answer_threshold",
+            "clarify_threshold",
+            "clarify_margin",
+            "lead_threshold",
+            "lead_margin",
+            "smalltalk_threshold",
+            "max_chars",
+        },
     )
     matching = MatchSettings(
         answer_threshold=float(r.number(m, "answer_threshold", "settings.matching", low=0, high=100)),
         clarify_threshold=float(r.number(m, "clarify_threshold", "settings.matching", low=0, high=100)),
         clarify_margin=float(r.number(m, "clarify_margin", "settings.matching", low=0, high=100)),
+        lead_threshold=float(r.number(m, "lead_threshold", "settings.matching", low=0, high=100)),
+        lead_margin=float(r.number(m, "lead_margin", "settings.matching", low=0, high=100)),
         smalltalk_threshold=float(r.number(m, "smalltalk_threshold", "settings.matching", low=0, high=100)),
         max_chars=r.number(m, "max_chars", "settings.matching", low=100, high=1_000_000, integer=True),
     )

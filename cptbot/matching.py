@@ -130,6 +130,8 @@ class Matcher:
         self._clarify_at = settings.clarify_threshold
         self._margin = settings.clarify_margin
         self._smalltalk_at = settings.smalltalk_threshold
+        self._lead_at = settings.lead_threshold
+        self._lead_margin = settings.lead_margin
 
         self._phrases: dict[tuple[str, ...], str] = {}
         for concept, terms in kb.concepts.items():
@@ -325,6 +327,8 @@ class Matcher:
             # "Did you mean: Hello?" helps nobody: small talk is answered or declined.
             return "answer" if top >= self._smalltalk_at and top - second >= self._margin else "decline"
         if top >= self._answer_at and top - second >= self._margin:
+            return "answer"
+        if top >= self._lead_at and top - second >= self._lead_margin:
             return "answer"
         if top >= self._clarify_at:
             return "clarify"
