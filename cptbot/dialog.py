@@ -192,7 +192,7 @@ _UNSURE = re.compile(
     r"whatever the ama|ama (?:assumption|estimate|number)|use (?:the )?(?:ama|default)|skip|pass|not certain|cant say|"
     r"go with (?:the )?(?:ama|default|standard))\b"
 )
-_NO_CODES = re.compile(
+_NO_CODES_RE = re.compile(
     r"\b(?:dont|do not|doesnt|does not|didnt|did not|never|no longer|arent|are not|not|wont|will not)"
     r"(?: \w+){0,2}? (?:use|uses|using|bill with|bill using|billing with|work with|do|code with|need|have)"
     r"(?: any| the| a)? (?:cpt|cpts|cpt4|cpt 4)\b"
@@ -242,6 +242,9 @@ def _number_words(tokens: list[tuple[str, str]], i: int) -> tuple[int, int, bool
     consumed = False
     while j < n:
         w = words[j]
+        if tokens[j][0] == "dash" and last == "tens" and j + 1 < n and 0 < _ONES.get(words[j + 1], 0) < 10:
+            j += 1  # "twenty-five"
+            continue
         if w in _ONES:
             if last in ("ones", "teen") or (last == "tens" and _ONES[w] >= 10):
                 break
@@ -407,7 +410,7 @@ def _parse(text: str) -> _Parsed:
     simple = " ".join(re.findall(r"[^\W_]+", cleaned))
     tokens = _tokens(cleaned)
     counts, vague = _read_counts(tokens)
-    if _NO_CODES.search(simple):
+    if _NO_CODES_RE.search(simple):
         no_codes = True
     else:
         no_codes = False
@@ -709,7 +712,12 @@ class Conversation:
         if "doctors" in outcome:
             told.append(_plural(doctors, "doctor"))
         if "users" in outcome and users is not None:
-            told.append(_plural(users, "user"))
+            said = {c.num.value for c in p.counts}
+            if doctors is not None and users not in said and users > doctors:
+                # "3 doctors and 4 other staff": show the sum, it is ours, not theirs.
+                told.append(f"{_plural(users, 'user')} ({_plural(doctors, 'doctor')} + {users - doctors:,} other staff)")
+            else:
+                told.append(_plural(users, "user"))
         lead = f"Got it: {' and '.join(told)}." if told else "OK, I'll use the AMA's default."
         return self._ask(new, lead=lead)
 
@@ -848,7 +856,7 @@ class Conversation:
             options = match.candidates if match.decision == "clarify" else ()
             body = match.answer
             if options:
-                body = match.answer + "\n(Ask again in other words to pick one.)"
+                body = match.answer + "\n(To pick one, ask it in words: a number now answers my question below.)"
             return state, Reply(
                 text=f"{body}\n\nBack to your estimate: {question}",
                 decision=match.decision,
