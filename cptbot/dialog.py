@@ -654,8 +654,9 @@ class Conversation:
                     return self._begin(p, match)
                 return self._fill(state, text, p)
             if match.decision == "answer" and match.label == _ESTIMATE:
-                return self._begin(p, match)
-            new_state, reply = self._from_match(state, match)
+                new_state, reply = self._result(state, lead="Here is your estimate again; say 'start over' for a new one.")
+                return new_state, replace(reply, match=match)
+            new_state, reply = self._from_match(state, match, offer=False)
             return replace(new_state, mode="estimate", doctors=state.doctors, users=state.users, use_default=state.use_default, strikes=0), reply
 
         slot = state.expecting
@@ -995,7 +996,7 @@ class Conversation:
     def _offer(self) -> str:
         return "I can also estimate your practice's annual fee: tell me how many doctors and users it has."
 
-    def _from_match(self, state: State, match: Match) -> tuple[State, Reply]:
+    def _from_match(self, state: State, match: Match, *, offer: bool = True) -> tuple[State, Reply]:
         """The matcher's verdict as a reply: answer, clarify with numbered options, or decline."""
         text = match.answer
         if match.notice:
@@ -1005,7 +1006,7 @@ class Conversation:
         if match.decision == "clarify":
             options = match.candidates
             new = State(options=tuple(dict.fromkeys(c.intent for c in options)))
-        elif match.decision == "answer" and match.label in _FEE_LABELS:
+        elif offer and match.decision == "answer" and match.label in _FEE_LABELS:
             text = f"{text}\n{self._offer()}"
             new = State(mode="offered")
         reply = Reply(text=text, decision=match.decision, label=match.label, expecting=None, match=match, options=options)

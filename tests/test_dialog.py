@@ -497,3 +497,15 @@ def test_any_counts_in_a_message_give_a_correct_estimate_or_a_reprompt(doctors, 
         assert figures(reply) == (doctors, users, users * 17)
     else:
         assert reply.estimate is None and reply.decision == "ask"
+
+
+def test_asking_for_the_estimate_again_repeats_it():
+    state, replies = talk("we have 5 physicians and 12 users", "how much will this cost us")
+    assert figures(replies[-1]) == (5, 12, 204)
+    assert state.doctors == 5 and state.expecting is None
+
+
+def test_fee_questions_after_an_estimate_do_not_offer_another():
+    state, replies = talk("we have 5 physicians and 12 users", "how is the fee calculated")
+    assert replies[-1].label == "6.1" and "I can also estimate" not in replies[-1].text
+    assert (state.mode, state.doctors) == ("estimate", 5)
