@@ -467,7 +467,8 @@ def _plural(n: int, noun: str) -> str:
 
 def _problem(num: _Num, slot: Slot) -> str | None:
     if num.problem == "negative":
-        return f"{_quote(num.raw)} is a negative number, and a practice cannot have fewer than {'1 doctor' if slot == 'doctors' else 'its doctors as users'}"
+        least = "a practice has at least 1 doctor" if slot == "doctors" else "every doctor is a user, so there is at least 1"
+        return f"{_quote(num.raw)} is a negative number, and {least}"
     if num.problem == "fraction":
         return f"{_quote(num.raw)} is not a whole number of {slot}"
     if num.problem == "exponent":
