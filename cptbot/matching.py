@@ -35,6 +35,33 @@ STOPWORDS = frozenset(
     get got getting let lets go going gonna wanna gotta which whom whose what whats whatever""".split()
 )
 
+# Set phrases of ticket English that carry no question: "please advise", "thanks in advance".
+FILLER_PHRASES = (
+    "please advise",
+    "pls advise",
+    "kindly advise",
+    "advise the",
+    "let me know",
+    "i would like to know",
+    "id like to know",
+    "i need to know",
+    "need to know",
+    "want to know",
+    "i was wondering",
+    "just wondering",
+    "quick question",
+    "thanks in advance",
+    "thank you in advance",
+    "best regards",
+    "kind regards",
+    "warm regards",
+    "many thanks in advance",
+    "can you tell me",
+    "could you tell me",
+    "could you please",
+    "i have a question",
+)
+
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "`": "'", "\u00b4": "'"})
 _WORD = re.compile(r"[^\W_]+")
 _SEGMENT = re.compile(r"(?<=[.!?;])\s+|\n+")
@@ -133,7 +160,7 @@ class Matcher:
         self._lead_at = settings.lead_threshold
         self._lead_margin = settings.lead_margin
 
-        self._phrases: dict[tuple[str, ...], str] = {}
+        self._phrases: dict[tuple[str, ...], str] = {tuple(p.split()): "" for p in FILLER_PHRASES}
         for concept, terms in kb.concepts.items():
             for term in terms:
                 words = tuple(_WORD.findall(clean(term)))
@@ -220,8 +247,9 @@ class Matcher:
         while i < len(words):
             for size in range(min(self._longest, len(words) - i), 0, -1):
                 concept = self._phrases.get(tuple(words[i : i + size]))
-                if concept:
-                    terms.append(concept)
+                if concept is not None:
+                    if concept:
+                        terms.append(concept)
                     i += size
                     break
             else:
@@ -282,9 +310,10 @@ class Matcher:
         if len(segments) > 1:
             segments.insert(0, cleaned)
         best = [0.0] * len(self._intents)
-        for segment in segments:
+        for number, segment in enumerate(segments):
             for index, score in enumerate(self._scores(self._terms(_WORD.findall(segment)))):
-                if score > best[index]:
+                # A greeting line on top of a long ticket does not make the ticket small talk.
+                if score > best[index] and (number == 0 or not self._intents[index].smalltalk):
                     best[index] = score
         if any(s >= self._clarify_at for s, i in zip(best, self._intents) if not i.smalltalk):
             best = [s * UNMET_FACTOR if i.smalltalk else s for s, i in zip(best, self._intents)]
