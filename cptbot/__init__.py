@@ -1,4 +1,51 @@
-"""cptbot: answers questions about Practice Fusion's CPT license FAQ."""
+"""cptbot: answers questions about Practice Fusion's CPT license FAQ.
+
+The public API (everything else is internal and may change):
+
+    from cptbot import load_faq, Matcher
+    kb = load_faq()                      # or load_faq("other_faq.yaml"); KnowledgeBaseError if broken
+    match = Matcher(kb).match("who sells the cpt license")
+    match.decision, match.label, match.score, match.answer, match.candidates
+
+- knowledge: `load_faq`, `parse_faq`, `DEFAULT_FAQ`, `KnowledgeBase`, `Intent`, `FeeSettings`,
+  `MatchSettings`
+- matching: `Matcher`, `Match`, `Candidate`
+- evaluation (`cptbot eval`): `evaluate`, `read_labelled`, `parse_labelled`, `Labelled`, `EvalReport`
+- checking (`cptbot check`): `check_faq`, `inject_typo`, `CheckReport`, `Finding`
+- errors: `CptbotError` and its subclasses `KnowledgeBaseError`, `InputError`, `StateError`
+"""
+
+from .checking import CheckReport, Finding, check_faq, inject_typo
 from .errors import CptbotError, InputError, KnowledgeBaseError, StateError
+from .evaluation import EvalReport, Labelled, evaluate, parse_labelled, read_labelled
 from .knowledge import DEFAULT_FAQ, FeeSettings, Intent, KnowledgeBase, MatchSettings, load_faq, parse_faq
 from .matching import Candidate, Match, Matcher
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_FAQ",
+    "Candidate",
+    "CheckReport",
+    "CptbotError",
+    "EvalReport",
+    "FeeSettings",
+    "Finding",
+    "InputError",
+    "Intent",
+    "KnowledgeBase",
+    "KnowledgeBaseError",
+    "Labelled",
+    "Match",
+    "MatchSettings",
+    "Matcher",
+    "StateError",
+    "__version__",
+    "check_faq",
+    "evaluate",
+    "inject_typo",
+    "load_faq",
+    "parse_faq",
+    "parse_labelled",
+    "read_labelled",
+]
