@@ -15,13 +15,40 @@ The public API (everything else is internal and may change):
 - errors: `CptbotError` and its subclasses `KnowledgeBaseError`, `InputError`, `StateError`
 """
 
-from .checking import CheckReport, Finding, check_faq, inject_typo
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .errors import CptbotError, InputError, KnowledgeBaseError, StateError
-from .evaluation import EvalReport, Labelled, evaluate, parse_labelled, read_labelled
 from .knowledge import DEFAULT_FAQ, FeeSettings, Intent, KnowledgeBase, MatchSettings, load_faq, parse_faq
 from .matching import Candidate, Match, Matcher
 
+if TYPE_CHECKING:
+    from .checking import CheckReport, Finding, check_faq, inject_typo
+    from .evaluation import EvalReport, Labelled, evaluate, parse_labelled, read_labelled
+
 __version__ = "0.1.0"
+
+# The eval and check tools are imported on first use, so `cptbot ask` does not pay for them.
+_LAZY = {
+    **dict.fromkeys(("CheckReport", "Finding", "check_faq", "inject_typo"), "checking"),
+    **dict.fromkeys(("EvalReport", "Labelled", "evaluate", "parse_labelled", "read_labelled"), "evaluation"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cptbot' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DEFAULT_FAQ",

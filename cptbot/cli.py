@@ -14,7 +14,6 @@ and a `_run_<name>(args) -> int`; append the former to `COMMANDS`. Import heavy 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -126,6 +125,8 @@ def _add_ask(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _run_ask(args: argparse.Namespace) -> int:
+    import json
+
     matcher = _matcher(args)
     match = reply_once(matcher, " ".join(args.question))
     if match.notice:
@@ -172,6 +173,8 @@ def _json_type(value: Any) -> str:
 
 def match_line(matcher: Matcher, raw: bytes, number: int) -> dict[str, Any]:
     """The output object for one input line of `cptbot match --jsonl`."""
+    import json
+
     expected = 'expected a JSON object with a "text" string, like {"text": "who sells the cpt license"}'
     try:
         line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -193,6 +196,8 @@ def match_line(matcher: Matcher, raw: bytes, number: int) -> dict[str, Any]:
 
 
 def _run_match(args: argparse.Namespace) -> int:
+    import json
+
     matcher = _matcher(args)
     source = _open_binary(args.file)
     bad = total = 0
@@ -247,6 +252,8 @@ def _pct(count: int, whole: int) -> str:
 
 def format_eval(report: EvalReport, *, top: int, title: str) -> Iterator[str]:
     """The human-readable lines of one eval report: confusions, then a compact summary."""
+    import json
+
     worst = report.worst(top)
     if worst:
         yield f"{title}: worst confusions (expected -> got, count, example)"
@@ -279,6 +286,8 @@ def format_eval(report: EvalReport, *, top: int, title: str) -> Iterator[str]:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
     from .evaluation import EvalReport, evaluate, read_labelled
 
     matcher = _matcher(args)
