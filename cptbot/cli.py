@@ -334,6 +334,15 @@ def _add_check(commands: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_run_check)
 
 
+def _shown_path(path: str) -> str:
+    """A path below the working directory relative to it (the built-in FAQ is absolute)."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
+
+
 def _run_check(args: argparse.Namespace) -> int:
     from .checking import check_faq
     from .knowledge import load_faq
@@ -341,13 +350,14 @@ def _run_check(args: argparse.Namespace) -> int:
     kb = load_faq(args.path if args.path is not None else args.faq)
     report = check_faq(kb, typos=not args.no_typos)
     style = _Style(_colour_enabled(sys.stdout))
-    _out(f"{kb.path}: valid, {report.intents} intents, {report.examples} example questions")
+    path = _shown_path(kb.path)
+    _out(f"{path}: valid, {report.intents} intents, {report.examples} example questions")
     for finding in report.findings:
-        text = f"{kb.path}:{finding.line}: {finding.describe()}"
+        text = f"{path}:{finding.line}: {finding.describe()}"
         _out(style.warn(text) if finding.kind == "conflict" else text)
     counts = {kind: len(report.of_kind(kind)) for kind in ("conflict", "weak", "typo")}
     _out(
-        f"{kb.path}: {counts['conflict']} conflicts, {counts['weak']} weak, "
+        f"{path}: {counts['conflict']} conflicts, {counts['weak']} weak, "
         f"{counts['typo']} typo-fragile of {report.examples} examples"
     )
     return NO_ANSWER if report.conflicts else OK

@@ -114,7 +114,9 @@ def test_inject_typo_swaps_two_letters_of_the_longest_word_deterministically():
 
 def test_check_faq_finds_an_example_that_belongs_to_another_intent(tmp_path):
     faq = tmp_path / "faq.yaml"
-    faq.write_text(MINI.read_text().replace("      - opening hours\n", "      - opening hours\n      - card price please\n"))
+    faq.write_text(
+        MINI.read_text().replace("      - opening hours\n", "      - opening hours\n      - card price please\n")
+    )
     report = check_faq(load_faq(faq), typos=False)
     (conflict,) = report.conflicts
     assert (conflict.intent, conflict.got, conflict.line) == ("opening_hours", "card_price", 36)
