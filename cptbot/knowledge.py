@@ -143,7 +143,9 @@ class _Reader:
     def fail(self, message: str, line: int | None) -> KnowledgeBaseError:
         return KnowledgeBaseError(message, path=self.path, line=line)
 
-    def mapping(self, value: Any, where: str, line: int | None, *, required: set[str], optional: set[str] = frozenset()) -> _Map:
+    def mapping(
+        self, value: Any, where: str, line: int | None, *, required: set[str], optional: set[str] = frozenset()
+    ) -> _Map:
         if not isinstance(value, _Map):
             raise self.fail(f"{where}: expected a mapping, got {_kind(value)}", line)
         missing = sorted(required - set(value))
@@ -176,7 +178,9 @@ class _Reader:
         if not isinstance(value, _Seq):
             raise self.fail(f"{where}: field '{key}' must be a list, got {_kind(value)}", parent.lines[key])
         if len(value) < minimum:
-            raise self.fail(f"{where}: field '{key}' needs at least {minimum} entries, has {len(value)}", parent.lines[key])
+            raise self.fail(
+                f"{where}: field '{key}' needs at least {minimum} entries, has {len(value)}", parent.lines[key]
+            )
         for item, line in zip(value, value.lines):
             if not isinstance(item, (str, int, float)) or isinstance(item, bool) or not str(item).strip():
                 raise self.fail(f"{where}: every entry of '{key}' must be non-empty text, got {_kind(item)}", line)
@@ -229,7 +233,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
     )
     title = r.text(top, "title", "file")
 
-    sources_map = r.mapping(top["sources"], "sources", top.lines["sources"], required=set(), optional=set(top["sources"] or {}))
+    sources_map = r.mapping(
+        top["sources"], "sources", top.lines["sources"], required=set(), optional=set(top["sources"] or {})
+    )
     sources = {label: r.text(sources_map, label, f"source '{label}'") for label in sources_map}
     behaviours = tuple(text for text, _ in r.texts(top, "behaviours", "behaviours"))
     for label in behaviours:
@@ -237,7 +243,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             raise r.fail(f"behaviours: label '{label}' is also a source label", top.lines["behaviours"])
 
     settings = r.mapping(top["settings"], "settings", top.lines["settings"], required={"fee", "matching"})
-    fee_map = r.mapping(settings["fee"], "settings.fee", settings.lines["fee"], required={"rate_per_user", "users_per_doctor", "as_of"})
+    fee_map = r.mapping(
+        settings["fee"], "settings.fee", settings.lines["fee"], required={"rate_per_user", "users_per_doctor", "as_of"}
+    )
     fee = FeeSettings(
         rate_per_user=r.number(fee_map, "rate_per_user", "settings.fee", low=1, high=100_000, integer=True),
         users_per_doctor=r.number(fee_map, "users_per_doctor", "settings.fee", low=1, high=1_000, integer=True),
@@ -267,7 +275,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         max_chars=r.number(m, "max_chars", "settings.matching", low=100, high=1_000_000, integer=True),
     )
     if matching.clarify_threshold > matching.answer_threshold:
-        raise r.fail("settings.matching: clarify_threshold must not exceed answer_threshold", m.lines["clarify_threshold"])
+        raise r.fail(
+            "settings.matching: clarify_threshold must not exceed answer_threshold", m.lines["clarify_threshold"]
+        )
 
     values = {
         "rate": f"${fee.rate_per_user:,}",
@@ -285,7 +295,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
 
     reply_names = {"decline", "clarify", "truncated", "empty"}
     replies_map = r.mapping(top["replies"], "replies", top.lines["replies"], required=reply_names)
-    replies = {k: fill(r.text(replies_map, k, "replies"), f"replies.{k}", replies_map.lines[k]) for k in sorted(reply_names)}
+    replies = {
+        k: fill(r.text(replies_map, k, "replies"), f"replies.{k}", replies_map.lines[k]) for k in sorted(reply_names)
+    }
 
     concepts_map = top["concepts"]
     if not isinstance(concepts_map, _Map):
@@ -311,7 +323,13 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
     known_labels = tuple(sources) + behaviours
     for item, line in zip(intents_seq, intents_seq.lines):
         where = f"intent #{len(intents) + 1}"
-        item = r.mapping(item, where, line, required={"id", "source", "question", "answer", "examples"}, optional={"requires", "excludes", "smalltalk"})
+        item = r.mapping(
+            item,
+            where,
+            line,
+            required={"id", "source", "question", "answer", "examples"},
+            optional={"requires", "excludes", "smalltalk"},
+        )
         intent_id = r.text(item, "id", where)
         where = f"intent '{intent_id}'"
         if not _ID.match(intent_id):
@@ -322,7 +340,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         source = item["source"]
         source = str(source) if isinstance(source, (str, int, float)) and not isinstance(source, bool) else source
         if source not in known_labels:
-            raise r.fail(f"{where}: unknown source label {source!r} (known: {', '.join(known_labels)})", item.lines["source"])
+            raise r.fail(
+                f"{where}: unknown source label {source!r} (known: {', '.join(known_labels)})", item.lines["source"]
+            )
         examples = r.texts(item, "examples", where, minimum=1)
         requires: list[tuple[str, ...]] = []
         if "requires" in item:
@@ -330,9 +350,18 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             if not isinstance(slots, _Seq):
                 raise r.fail(f"{where}: field 'requires' must be a list, got {_kind(slots)}", item.lines["requires"])
             for slot, slot_line in zip(slots, slots.lines):
-                names = tuple(slot) if isinstance(slot, _Seq) else tuple(str(slot).split("|")) if isinstance(slot, str) else None
+                names = (
+                    tuple(slot)
+                    if isinstance(slot, _Seq)
+                    else tuple(str(slot).split("|"))
+                    if isinstance(slot, str)
+                    else None
+                )
                 if not names:
-                    raise r.fail(f"{where}: each 'requires' entry is a concept or a list of concepts, got {_kind(slot)}", slot_line)
+                    raise r.fail(
+                        f"{where}: each 'requires' entry is a concept or a list of concepts, got {_kind(slot)}",
+                        slot_line,
+                    )
                 names = tuple(str(n).strip() for n in names)
                 for name in names:
                     if name not in concepts:
@@ -346,7 +375,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                     raise r.fail(f"{where}: 'excludes' names unknown concept '{name}'", item.lines["excludes"])
         smalltalk = item.get("smalltalk", False)
         if not isinstance(smalltalk, bool):
-            raise r.fail(f"{where}: field 'smalltalk' must be true or false, got {_kind(smalltalk)}", item.lines["smalltalk"])
+            raise r.fail(
+                f"{where}: field 'smalltalk' must be true or false, got {_kind(smalltalk)}", item.lines["smalltalk"]
+            )
         intents.append(
             Intent(
                 id=intent_id,

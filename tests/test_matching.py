@@ -1,0 +1,127 @@
+"""The matcher as a support agent notices it: right answers, honest declines, safe on any input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cptbot import Candidate, Match, Matcher, load_faq
+
+KB = load_faq()
+MATCHER = Matcher(KB)
+
+
+def test_answers_who_sells_the_license_from_section_4():
+    match = MATCHER.match("who sells the cpt license")
+    assert (match.decision, match.label) == ("answer", "4")
+    assert "Optum360" in match.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how much is my credit card bill",
+        "what's the fee for a passport",
+    ],
+)
+def test_declines_everyday_requests_that_are_not_about_the_cpt_license(question):
+    match = MATCHER.match(question)
+    assert match.decision == "decline"
+    assert match.label is None and match.intent is None
+    assert match.answer == KB.replies["decline"]
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("hi", "greeting"),
+        ("hello there", "greeting"),
+        ("thanks!", "thanks"),
+        ("bye", "goodbye"),
+        ("what can you do", "help"),
+    ],
+)
+def test_recognises_small_talk(text, label):
+    match = MATCHER.match(text)
+    assert (match.decision, match.label) == ("answer", label)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "?!...", "🙂🙂"])
+def test_empty_or_wordless_input_asks_for_a_question(text):
+    match = MATCHER.match(text)
+    assert match.decision == "decline"
+    assert match.answer == KB.replies["empty"]
+    assert match.candidates == ()
+
+
+def test_clarify_offers_readable_questions_not_ids():
+    match = next(
+        m for m in map(MATCHER.match, ["cpt fee", "cpt", "license", "optum", "ama cpt"]) if m.decision == "clarify"
+    )
+    assert 1 <= len(match.candidates) <= 3
+    for number, candidate in enumerate(match.candidates, 1):
+        assert f"{number}. {candidate.question}" in match.answer
+        assert candidate.question != candidate.intent
+
+
+def test_long_pasted_ticket_is_cut_with_a_notice():
+    limit = KB.matching.max_chars
+    match = MATCHER.match("who sells the cpt license? " + "x" * (limit + 500))
+    assert match.notice == KB.replies["truncated"]
+    assert len(match.text) == limit
+    assert MATCHER.match("who sells the cpt license").notice is None
+
+
+def test_same_question_same_scores_in_a_new_matcher():
+    questions = ["who sells the cpt license", "how much per doctor", "refund please", "hi"]
+    first = [MATCHER.match(q).to_dict() for q in questions]
+    again = Matcher(load_faq())
+    assert [again.match(q).to_dict() for q in questions] == first
+
+
+def _well_formed(match: Match, limit: int = 3) -> None:
+    assert isinstance(match, Match)
+    assert match.decision in ("answer", "clarify", "decline")
+    assert isinstance(match.answer, str) and match.answer
+    assert len(match.candidates) <= limit
+    assert all(isinstance(c, Candidate) and 0 <= c.score <= 100 for c in match.candidates)
+    assert [c.score for c in match.candidates] == sorted((c.score for c in match.candidates), reverse=True)
+    if match.decision == "answer":
+        assert match.label in KB.labels
+    data = match.to_dict()
+    assert set(data) == {"text", "decision", "label", "intent", "score", "answer", "alternatives"}
+
+
+# Control characters, emoji, full-width letters, combining accents, surrogates excluded
+# (they are not valid in a Python str from a terminal or JSON).
+ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=ANY_TEXT)
+def test_any_text_gives_a_well_formed_match(text):
+    _well_formed(MATCHER.match(text))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(["cpt", "licence", "💥", "\x00", "ＣＰＴ", "café", "\u202e", "fee", "x" * 50]), min_size=1
+    ),
+    size=st.integers(min_value=10_000, max_value=12_000),
+)
+def test_pasted_tickets_of_ten_thousand_characters_never_raise(words, size):
+    text = (" ".join(words) * (size // len(" ".join(words)) + 1))[:size]
+    match = MATCHER.match(text)
+    _well_formed(match)
+    if size > KB.matching.max_chars:
+        assert match.notice == KB.replies["truncated"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(text=ANY_TEXT, limit=st.integers(min_value=1, max_value=5))
+def test_scores_are_deterministic_and_limit_is_respected(text, limit):
+    first = MATCHER.match(text, limit=limit)
+    _well_formed(first, limit)
+    assert MATCHER.match(text, limit=limit) == first

@@ -1,0 +1,82 @@
+"""The CI quality gate: a content or matcher change that makes the bot worse fails here.
+
+Floors are set a little below the figures measured when they were last raised (shown
+beside each constant, in %). Raise them as the matcher improves; the targets
+of issue 2 are >= 95% right and <= 2% wrong in scope, <= 1% of CLINC150 everyday requests
+answered and >= 90% of small talk recognised.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cptbot import EvalReport, Matcher, evaluate, load_faq, read_labelled
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+# In CI a copy of the shared/ folder sits beside the clone (../shared); a git worktree may
+# sit one level deeper, so the nearest ancestor holding shared/eval/ is used. Absent: skip.
+CLINC = next(
+    (p / "shared" / "eval" / "clinc150-dev.jsonl" for p in ROOT.parents if (p / "shared" / "eval").is_dir()),
+    ROOT.parent / "shared" / "eval" / "clinc150-dev.jsonl",
+)
+CLINC_EVERY = 4  # the deterministic sample: every 4th line (4,400 of 17,600)
+
+# (file, group, minimum % right, maximum % answered wrongly) -- measured: right, wrong
+FLOORS = [
+    ("dev.jsonl", "in_scope", 77.0, 4.0),  # measured 80.1, 2.6
+    ("dev.jsonl", "small_talk", 88.0, 3.0),  # measured 91.9, 0.0
+    ("dev.jsonl", "out_of_scope", 0.0, 6.0),  # measured -, 3.7 answered
+    ("dev2.jsonl", "in_scope", 65.0, 3.5),  # measured 68.2, 1.9
+    ("dev2.jsonl", "small_talk", 78.0, 3.0),  # measured 81.2, 0.0
+    ("dev2.jsonl", "out_of_scope", 0.0, 9.0),  # measured -, 7.0 answered
+    ("holdout.jsonl", "in_scope", 58.0, 7.0),  # measured 61.2, 5.6
+    ("holdout.jsonl", "small_talk", 80.0, 3.0),  # measured 84.4, 0.0
+    ("holdout.jsonl", "out_of_scope", 0.0, 16.0),  # measured -, 14.7 answered
+]
+CLINC_SMALL_TALK_MIN = 72.0  # measured 75.0% recognised
+CLINC_ANSWERED_MAX = 0.8  # measured 0.40% of everyday requests answered
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_faq())
+
+
+@pytest.fixture(scope="module")
+def reports(matcher: Matcher) -> dict[str, EvalReport]:
+    found = {}
+    for name in ("dev.jsonl", "dev2.jsonl", "holdout.jsonl"):
+        rows, problems = read_labelled(DATA / name)
+        assert not problems, problems
+        found[name] = evaluate(matcher, rows, name=name)
+    return found
+
+
+def test_labelled_sets_cover_every_faq_section(reports):
+    kb = load_faq()
+    rows, _ = read_labelled(DATA / "dev.jsonl")
+    labelled = {label for row in rows for label in row.accept}
+    assert set(kb.labels) <= labelled
+    assert reports["dev.jsonl"].in_scope.lines >= 150
+
+
+@pytest.mark.parametrize(("name", "group", "right_min", "wrong_max"), FLOORS, ids=[f"{f}-{g}" for f, g, *_ in FLOORS])
+def test_quality_floor(reports, name, group, right_min, wrong_max):
+    stats = reports[name].group(group)
+    assert stats.lines > 0
+    assert stats.share(stats.right) >= right_min, f"{name} {group}: right {stats.share(stats.right):.1f}%"
+    assert stats.share(stats.wrong) <= wrong_max, f"{name} {group}: wrong {stats.share(stats.wrong):.1f}%"
+
+
+@pytest.mark.skipif(not CLINC.exists(), reason=f"{CLINC} not present (it sits beside the repository in CI)")
+def test_clinc150_everyday_requests_are_declined_and_small_talk_recognised(matcher):
+    rows, problems = read_labelled(CLINC)
+    assert not problems, problems[:3]
+    report = evaluate(matcher, rows[::CLINC_EVERY], name="clinc150-dev sample")
+    answered = report.out_of_scope.share(report.out_of_scope.wrong)
+    recognised = report.small_talk.share(report.small_talk.right)
+    assert answered <= CLINC_ANSWERED_MAX, f"{answered:.2f}% of everyday requests answered"
+    assert recognised >= CLINC_SMALL_TALK_MIN, f"{recognised:.1f}% of small talk recognised"
