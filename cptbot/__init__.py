@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .dialog import Conversation, Reply, State
 from .errors import CptbotError, InputError, KnowledgeBaseError, StateError
+from .fee import Estimate, estimate_fee, format_money
 from .knowledge import DEFAULT_FAQ, FeeSettings, Intent, KnowledgeBase, MatchSettings, load_faq, parse_faq
 from .matching import Candidate, Match, Matcher
-from .dialog import Conversation, Reply, State
-from .fee import Estimate, estimate_fee, format_money
 
 if TYPE_CHECKING:
     from .checking import CheckReport, Finding, check_faq, inject_typo

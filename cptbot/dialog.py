@@ -95,6 +95,7 @@ class Reply:
 
 # -- reading counts out of a message ------------------------------------------------------
 
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -117,7 +118,9 @@ _DOCTOR = _words(
     "practitioner practitioners dentist dentists surgeon surgeons prescriber prescribers"
 )
 _TOTAL = _words("user users login logins seat seats account accounts")
-_STAFF = _words("staff staffers staffer people persons person employees employee individuals members member headcount us")
+_STAFF = _words(
+    "staff staffers staffer people persons person employees employee individuals members member headcount us"
+)
 _OTHERS = _words(
     "others nurse nurses ma mas assistant assistants biller billers receptionist receptionists admin admins "
     "administrator administrators coder coders scribe scribes manager managers therapist therapists"
@@ -126,7 +129,10 @@ _OTHER_MARK = _words("other more additional extra non nondoctor support plus bes
 _TOTAL_MARK = _words("total totally altogether overall including inclusive all")
 # Words that may stand between a number and its unit ("4 other office staff", "5 of us").
 _FILLER = (
-    _words("of the our in full part time fulltime parttime clinical medical active named different separate individual team practice licensed dash")
+    _words(
+        "of the our in full part time fulltime parttime clinical medical active named different separate individual"
+        " team practice licensed dash"
+    )
     | _OTHER_MARK
     | _TOTAL_MARK
 )
@@ -184,11 +190,18 @@ _CANCEL = re.compile(
     r"^(?:ok(?:ay)? |please |oh )*(?:cancel|never ?mind|nvm|stop|quit|exit|forget (?:it|about it)|abort|no thanks)"
     r"(?: it| that| this| the estimate| estimating| please| thanks| thank you)*$"
 )
-_RESTART = re.compile(r"^(?:ok(?:ay)? |please |lets |let us |can we |can i )*(?:start (?:over|again|afresh)|restart|reset|begin again|redo)(?: the estimate| it| please)*$")
-_YES = re.compile(r"^(?:yes|yeah|yep|yup|ya|y|sure|ok|okay|correct|right|exactly|please|yes please|thats right|that is right|indeed|affirmative|go ahead|lets do it|do it)(?: please| thanks| thats right| correct)*$")
+_RESTART = re.compile(
+    r"^(?:ok(?:ay)? |please |lets |let us |can we |can i )*"
+    r"(?:start (?:over|again|afresh)|restart|reset|begin again|redo)(?: the estimate| it| please)*$"
+)
+_YES = re.compile(
+    r"^(?:yes|yeah|yep|yup|ya|y|sure|ok|okay|correct|right|exactly|please|yes please|thats right|that is right"
+    r"|indeed|affirmative|go ahead|lets do it|do it)(?: please| thanks| thats right| correct)*$"
+)
 _NO = re.compile(r"^(?:no|nope|nah|n|not quite|wrong|incorrect)(?: thanks| its not| that is not| thats not)*$")
 _UNSURE = re.compile(
-    r"\b(?:not sure|unsure|dont know|do not know|dunno|no idea|idk|no clue|default|defaults|the standard|standard amount|"
+    r"\b(?:not sure|unsure|dont know|do not know|dunno|no idea|idk|no clue|default|defaults|the standard|"
+    r"standard amount|"
     r"whatever the ama|ama (?:assumption|estimate|number)|use (?:the )?(?:ama|default)|skip|pass|not certain|cant say|"
     r"go with (?:the )?(?:ama|default|standard))\b"
 )
@@ -203,7 +216,9 @@ _FEE_WORDS = re.compile(
     r"quote|total|how much|spend|expense|dollars|budget)\b"
 )
 _OUR_WORDS = re.compile(r"\b(?:we|us|our|ours|my|mine|i|im|were|weve|me)\b")
-_SOLO = re.compile(r"\b(?:solo|single (?:doctor|physician|provider|doc)|one (?:man|woman|person) (?:practice|office|show|band))\b")
+_SOLO = re.compile(
+    r"\b(?:solo|single (?:doctor|physician|provider|doc)|one (?:man|woman|person) (?:practice|office|show|band))\b"
+)
 _JUST_ME = re.compile(r"\b(?:just|only) (?:me|myself)\b|\bby myself\b|\bits me\b$")
 
 
@@ -331,7 +346,7 @@ def _read_counts(tokens: list[tuple[str, str]]) -> tuple[list[_Count], str | Non
     words = [t[1] if t[0] == "word" else t[0] for t in tokens]
     claimed: set[int] = set()
     counts: list[_Count] = []
-    for index, num in enumerate(nums):
+    for num in nums:
         start, end = num.start, num.end
         prev = words[start - 1] if start else ""
         if prev in ("cpt", "icd", "cpt4", "version", "code", "codes", "page", "section", "option", "number") or (
@@ -354,7 +369,10 @@ def _read_counts(tokens: list[tuple[str, str]]) -> tuple[list[_Count], str | Non
         if unit:
             after = j + 1
             # "4 users per doctor" and "$17 a user" describe the rate, not the practice.
-            if after < len(words) and (words[after] in _PER or (words[after] == "a" and after + 1 < len(words) and _unit_kind(words[after + 1]))):
+            if after < len(words) and (
+                words[after] in _PER
+                or (words[after] == "a" and after + 1 < len(words) and _unit_kind(words[after + 1]))
+            ):
                 claimed.add(j)
                 continue
             claimed.add(j)
@@ -398,7 +416,12 @@ def _read_counts(tokens: list[tuple[str, str]]) -> tuple[list[_Count], str | Non
             ranged.append(_Count(nxt.kind, count.num, ranged=True))
             continue
         prev = counts[index - 1] if index else None
-        if prev is not None and prev.kind == "bare" and count.num.start - prev.num.end == 1 and words[prev.num.end] in ("or", "to", "dash"):
+        if (
+            prev is not None
+            and prev.kind == "bare"
+            and count.num.start - prev.num.end == 1
+            and words[prev.num.end] in ("or", "to", "dash")
+        ):
             ranged.append(_Count(count.kind, count.num, ranged=True))
             continue
         ranged.append(count)
@@ -467,7 +490,11 @@ def _plural(n: int, noun: str) -> str:
 
 def _problem(num: _Num, slot: Slot) -> str | None:
     if num.problem == "negative":
-        least = "a practice has at least 1 doctor" if slot == "doctors" else "every doctor is a user, so there is at least 1"
+        least = (
+            "a practice has at least 1 doctor"
+            if slot == "doctors"
+            else "every doctor is a user, so there is at least 1"
+        )
         return f"{_quote(num.raw)} is a negative number, and {least}"
     if num.problem == "fraction":
         return f"{_quote(num.raw)} is not a whole number of {slot}"
@@ -540,7 +567,9 @@ class Conversation:
             if value is None and optional:
                 return None
             if isinstance(value, bool) or not isinstance(value, int):
-                raise StateError(f"saved state field {name!r} must be a whole number{' or null' if optional else ''}, got {value!r}")
+                raise StateError(
+                    f"saved state field {name!r} must be a whole number{' or null' if optional else ''}, got {value!r}"
+                )
             if not low <= value <= high:
                 raise StateError(f"saved state field {name!r} is {value}, allowed {low:,} to {high:,}")
             return value
@@ -651,14 +680,27 @@ class Conversation:
                 return picked
             match = self.matcher.match(text)
             if p.of("doctors", "total", "staff", "others") or p.solo:
-                if match.label == _ESTIMATE and p.fee_word and not re.search(r"\b(?:actually|make that|sorry|correction|i mean|instead|change)\b", clean(text)):
+                if (
+                    match.label == _ESTIMATE
+                    and p.fee_word
+                    and not re.search(r"\b(?:actually|make that|sorry|correction|i mean|instead|change)\b", clean(text))
+                ):
                     return self._begin(p, match)
                 return self._fill(state, text, p)
             if match.decision == "answer" and match.label == _ESTIMATE:
-                new_state, reply = self._result(state, lead="Here is your estimate again; say 'start over' for a new one.")
+                new_state, reply = self._result(
+                    state, lead="Here is your estimate again; say 'start over' for a new one."
+                )
                 return new_state, replace(reply, match=match)
             new_state, reply = self._from_match(state, match, offer=False)
-            return replace(new_state, mode="estimate", doctors=state.doctors, users=state.users, use_default=state.use_default, strikes=0), reply
+            return replace(
+                new_state,
+                mode="estimate",
+                doctors=state.doctors,
+                users=state.users,
+                use_default=state.use_default,
+                strikes=0,
+            ), reply
 
         slot = state.expecting
         if state.proposal is not None and p.yes:
@@ -717,7 +759,9 @@ class Conversation:
             said = {c.num.value for c in p.counts}
             if doctors is not None and users not in said and users > doctors:
                 # "3 doctors and 4 other staff": show the sum, it is ours, not theirs.
-                told.append(f"{_plural(users, 'user')} ({_plural(doctors, 'doctor')} + {users - doctors:,} other staff)")
+                told.append(
+                    f"{_plural(users, 'user')} ({_plural(doctors, 'doctor')} + {users - doctors:,} other staff)"
+                )
             else:
                 told.append(_plural(users, "user"))
         lead = f"Got it: {' and '.join(told)}." if told else "OK, I'll use the AMA's default."
@@ -743,7 +787,11 @@ class Conversation:
             except InputError as exc:
                 return _Bad("doctors", str(exc))
             if num.approx:
-                return _Unclear("doctors", f"Is that {num.value} doctors? Say yes, or tell me how many doctors your practice has.", proposal=num.value)
+                return _Unclear(
+                    "doctors",
+                    f"Is that {num.value} doctors? Say yes, or tell me how many doctors your practice has.",
+                    proposal=num.value,
+                )
             out["doctors"] = values[0]
         elif p.solo or (p.just_me and (expecting == "doctors" or state.doctors is None)):
             out["doctors"] = 1
@@ -758,7 +806,9 @@ class Conversation:
             values = sorted({c.num.value for c in totals})
             if any(c.ranged for c in totals) or len(values) > 1:
                 shown = " and ".join(f"{v:,}" for v in values)
-                return _Unclear("users", f"You mentioned {shown} users. {self._users_question(doctors)}", doctors=out.get("doctors"))
+                return _Unclear(
+                    "users", f"You mentioned {shown} users. {self._users_question(doctors)}", doctors=out.get("doctors")
+                )
             out["users"] = values[0]
         elif others and doctors is not None:
             extra = sum(c.num.value for c in others)  # type: ignore[misc]
@@ -766,7 +816,11 @@ class Conversation:
         elif staff:
             values = sorted({c.num.value for c in staff})
             if len(values) > 1 or any(c.ranged for c in staff):
-                return _Unclear("users", f"You mentioned {' and '.join(map(str, values))} staff. {self._users_question(doctors)}", doctors=out.get("doctors"))
+                return _Unclear(
+                    "users",
+                    f"You mentioned {' and '.join(map(str, values))} staff. {self._users_question(doctors)}",
+                    doctors=out.get("doctors"),
+                )
             s = values[0]
             if s == 0:
                 pass  # "0 staff": nothing to add
@@ -796,8 +850,18 @@ class Conversation:
             elif expecting is None and state.mode != "estimate" and not out:
                 target = "doctors"  # "what would 5 pay?": 5 what? confirm before guessing
                 num = bare[0].num
-                if len({c.num.value for c in bare}) == 1 and num.value is not None and num.problem is None and 1 <= num.value <= MAX_DOCTORS:
-                    return _Unclear("doctors", f"Is that {num.value:,} {'doctor' if num.value == 1 else 'doctors'}? Say yes, or tell me how many doctors your practice has.", proposal=num.value)
+                if (
+                    len({c.num.value for c in bare}) == 1
+                    and num.value is not None
+                    and num.problem is None
+                    and 1 <= num.value <= MAX_DOCTORS
+                ):
+                    return _Unclear(
+                        "doctors",
+                        f"Is that {num.value:,} {'doctor' if num.value == 1 else 'doctors'}? "
+                        "Say yes, or tell me how many doctors your practice has.",
+                        proposal=num.value,
+                    )
                 target = None
             if target is not None:
                 slot: Slot = target  # type: ignore[assignment]
@@ -807,10 +871,19 @@ class Conversation:
                 values = sorted({c.num.value for c in bare})
                 if len(values) > 1 or any(c.ranged for c in bare):
                     question = self._doctors_question() if slot == "doctors" else self._users_question(doctors)
-                    return _Unclear(slot, f"You mentioned {' and '.join(f'{v:,}' for v in values)}. {question}", doctors=out.get("doctors"))
+                    return _Unclear(
+                        slot,
+                        f"You mentioned {' and '.join(f'{v:,}' for v in values)}. {question}",
+                        doctors=out.get("doctors"),
+                    )
                 num = bare[0].num
                 if num.approx:
-                    return _Unclear(slot, f"Is that {num.value} {slot}? Say yes, or tell me the number.", proposal=num.value, doctors=out.get("doctors"))
+                    return _Unclear(
+                        slot,
+                        f"Is that {num.value} {slot}? Say yes, or tell me the number.",
+                        proposal=num.value,
+                        doctors=out.get("doctors"),
+                    )
                 out[slot] = values[0]
 
         if expecting == "users" and "users" not in out and (p.unsure or p.empty):
@@ -853,7 +926,13 @@ class Conversation:
         match = self.matcher.match(text)
         question = self._question(state, state.expecting)
         if match.decision != "decline" and match.label == _ESTIMATE:
-            return state, Reply(text=f"Let's work it out. {question}", decision="ask", label=_ESTIMATE, expecting=state.expecting, match=match)
+            return state, Reply(
+                text=f"Let's work it out. {question}",
+                decision="ask",
+                label=_ESTIMATE,
+                expecting=state.expecting,
+                match=match,
+            )
         if match.decision != "decline":
             options = match.candidates if match.decision == "clarify" else ()
             body = match.answer
@@ -890,7 +969,10 @@ class Conversation:
     def _question(self, state: State, slot: str) -> str:
         if state.proposal is not None:
             low, high = (1, MAX_DOCTORS) if slot == "doctors" else (state.doctors or 1, MAX_USERS)
-            return f"Is that {state.proposal:,} {slot}? Say yes, or tell me the number (a whole number from {low:,} to {high:,})."
+            return (
+                f"Is that {state.proposal:,} {slot}? "
+                f"Say yes, or tell me the number (a whole number from {low:,} to {high:,})."
+            )
         return self._doctors_question() if slot == "doctors" else self._users_question(state.doctors)
 
     def _ask(self, state: State, *, lead: str = "") -> tuple[State, Reply]:
@@ -945,8 +1027,8 @@ class Conversation:
             lines.append(f"{why}{assumption} (FAQ 6.2).")
         elif est.users < est.default_users:
             lines.append(
-                f"{assumption}, or {money(est.default_fee)} a year (FAQ 6.2). Your practice has fewer users, and the FAQ "
-                f"says the annual fee may then be adjusted accordingly: that adjusted figure is the "
+                f"{assumption}, or {money(est.default_fee)} a year (FAQ 6.2). "
+                f"Your practice has fewer users, and the FAQ says the annual fee may then be adjusted accordingly: that adjusted figure is the "
                 f"{money(est.annual_fee)} above, against {money(est.default_fee)} at the AMA's default."
             )
         else:
@@ -991,7 +1073,11 @@ class Conversation:
         reply = Reply(text=intent.answer, decision="answer", label=intent.source, expecting=None)
         if intent.source in _FEE_LABELS:
             return State(mode="offered"), replace(reply, text=f"{intent.answer}\n{self._offer()}")
-        base = State(mode=state.mode, doctors=state.doctors, users=state.users, use_default=state.use_default) if state.mode == "estimate" else State()
+        base = (
+            State(mode=state.mode, doctors=state.doctors, users=state.users, use_default=state.use_default)
+            if state.mode == "estimate"
+            else State()
+        )
         return base, reply
 
     def _offer(self) -> str:
@@ -1010,5 +1096,7 @@ class Conversation:
         elif offer and match.decision == "answer" and match.label in _FEE_LABELS:
             text = f"{text}\n{self._offer()}"
             new = State(mode="offered")
-        reply = Reply(text=text, decision=match.decision, label=match.label, expecting=None, match=match, options=options)
+        reply = Reply(
+            text=text, decision=match.decision, label=match.label, expecting=None, match=match, options=options
+        )
         return new, reply

@@ -46,7 +46,9 @@ def check_doctors(doctors: object) -> int:
     """The number of doctors if it is a whole number from 1 to MAX_DOCTORS; else InputError."""
     doctors = _whole(doctors, "doctors")
     if doctors < 1:
-        raise InputError(f"{doctors:,} doctors is not possible: a practice has at least 1 doctor (allowed: 1 to {MAX_DOCTORS:,})")
+        raise InputError(
+            f"{doctors:,} doctors is not possible: a practice has at least 1 doctor (allowed: 1 to {MAX_DOCTORS:,})"
+        )
     if doctors > MAX_DOCTORS:
         raise InputError(f"{doctors:,} doctors is more than this estimate handles (allowed: 1 to {MAX_DOCTORS:,})")
     return doctors

@@ -45,7 +45,9 @@ def figures(reply: Reply) -> tuple[int, int, int] | None:
 # -- starting the estimate ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("question", ["how much will this cost us", "estimate my CPT fee", "what will my practice pay for cpt"])
+@pytest.mark.parametrize(
+    "question", ["how much will this cost us", "estimate my CPT fee", "what will my practice pay for cpt"]
+)
 def test_fee_questions_about_our_practice_start_the_estimate(question):
     reply = last(question)
     assert (reply.decision, reply.label, reply.expecting) == ("ask", "estimate", "doctors")
@@ -136,7 +138,14 @@ def test_estimate_uses_four_users_per_doctor_by_default(answer):
 
 @pytest.mark.parametrize(
     ("answer", "users"),
-    [("7", 7), ("7 users", 7), ("twelve", 12), ("4 other staff", 7), ("2 nurses and 1 biller", 6), ("12 logins in total", 12)],
+    [
+        ("7", 7),
+        ("7 users", 7),
+        ("twelve", 12),
+        ("4 other staff", 7),
+        ("2 nurses and 1 biller", 6),
+        ("12 logins in total", 12),
+    ],
 )
 def test_users_answer_counts_everyone_or_adds_the_others(answer, users):
     assert figures(last("estimate my CPT fee", "3", answer)) == (3, users, users * 17)
@@ -251,8 +260,13 @@ def test_bad_doctor_answers_get_a_specific_reprompt(answer, says):
 
 @pytest.mark.parametrize(
     ("answer", "says"),
-    [("2", "2 users is fewer than the practice's 3 doctors"), ("-1", "negative"), ("7.5", "not a whole number"),
-     ("200000", "more than this estimate handles"), ("many", "'many' is not a number of users")],
+    [
+        ("2", "2 users is fewer than the practice's 3 doctors"),
+        ("-1", "negative"),
+        ("7.5", "not a whole number"),
+        ("200000", "more than this estimate handles"),
+        ("many", "'many' is not a number of users"),
+    ],
 )
 def test_bad_user_answers_get_a_specific_reprompt(answer, says):
     reply = last("estimate my CPT fee", "3", answer)
@@ -375,7 +389,8 @@ def test_after_a_clarify_a_number_picks_that_option(pick):
 
 def test_a_real_clarify_reply_lists_its_options_and_remembers_them():
     question = next(
-        q for q in ("wait, who is Optum360?", "optum", "license help", "who")
+        q
+        for q in ("wait, who is Optum360?", "optum", "license help", "who")
         if BOT.matcher.match(q).decision == "clarify"
     )
     state, reply = BOT.respond(BOT.start(), question)
@@ -448,7 +463,11 @@ def test_start_state_round_trips():
 def test_reply_to_dict_is_the_jsonl_protocol():
     reply = last("estimate my CPT fee")
     assert reply.to_dict() == {
-        "reply": reply.text, "decision": "ask", "label": "estimate", "expecting": "doctors", "estimate": None,
+        "reply": reply.text,
+        "decision": "ask",
+        "label": "estimate",
+        "expecting": "doctors",
+        "estimate": None,
     }
 
 
@@ -463,7 +482,7 @@ WORDS = st.sampled_from(VOCABULARY.split())
 MESSAGES = st.one_of(
     st.lists(WORDS, max_size=8).map(" ".join),
     st.text(max_size=40),
-    st.integers(-10**12, 10**12).map(str),
+    st.integers(-(10**12), 10**12).map(str),
     st.sampled_from(["", " ", "\x00", "\u202e3", "٣", "³", "1" * 400, "\n\n", "1️⃣"]),
 )
 
