@@ -1028,7 +1028,8 @@ class Conversation:
         elif est.users < est.default_users:
             lines.append(
                 f"{assumption}, or {money(est.default_fee)} a year (FAQ 6.2). "
-                f"Your practice has fewer users, and the FAQ says the annual fee may then be adjusted accordingly: that adjusted figure is the "
+                "Your practice has fewer users, and the FAQ says the annual fee may then be adjusted accordingly: "
+                "that adjusted figure is the "
                 f"{money(est.annual_fee)} above, against {money(est.default_fee)} at the AMA's default."
             )
         else:
