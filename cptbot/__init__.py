@@ -4,3 +4,4 @@ from .knowledge import DEFAULT_FAQ, FeeSettings, Intent, KnowledgeBase, MatchSet
 from .matching import Candidate, Match, Matcher
 from .dialog import Conversation, Reply, State
 from .fee import MAX_DOCTORS, MAX_USERS, Estimate, estimate_fee, format_money
+from .ticket import Ticket, TicketAnswer, answer_ticket
