@@ -29,9 +29,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .dialog import Conversation
 from .errors import CptbotError, StateError
 from .knowledge import KnowledgeBase, load_faq
 from .matching import Matcher
+from .ticket import answer_ticket
 from .traffic import DeclinedLog
 
 MAX_BODY_BYTES = 64 * 1024
@@ -84,6 +86,41 @@ class MatchResponse(BaseModel):
     score: float
     answer: str
     alternatives: list[Alternative]
+
+
+class EstimateBody(BaseModel):
+    doctors: int
+    users: int
+    rate: int
+    annual_fee: int
+    default_users: int
+    default_fee: int
+
+
+class ConverseResponse(BaseModel):
+    reply: str
+    decision: Literal["answer", "clarify", "decline", "ask"]
+    label: str | None
+    expecting: Literal["doctors", "users"] | None
+    estimate: EstimateBody | None
+    state: dict[str, Any] = Field(description="Send this back unchanged as `state` with the next turn.")
+
+
+class TicketAnswerBody(BaseModel):
+    question: str
+    decision: Literal["answer", "clarify", "decline", "ask"]
+    label: str | None
+    intent: str | None
+    answer: str
+    expecting: Literal["doctors", "users"] | None
+    estimate: EstimateBody | None
+
+
+class TicketResponse(BaseModel):
+    answers: list[TicketAnswerBody]
+    ignored: list[str]
+    state: dict[str, Any] = Field(description="Conversation state after the estimate, to continue on /v1/converse.")
+    truncated: bool
 
 
 class FaqEntry(BaseModel):
@@ -242,6 +279,7 @@ def create_app(
     `log_questions` adds question text to access log lines; `log_declined` appends the
     questions declined or clarified to that JSON-lines file (see `cptbot.traffic`)."""
     matcher = Matcher(kb)
+    conversation = Conversation(kb, matcher)
     declined = DeclinedLog(log_declined) if isinstance(log_declined, (str, Path)) else log_declined
 
     app = FastAPI(
@@ -295,6 +333,27 @@ def create_app(
         remember(request, body.text)
         result = matcher.match(body.text)
         learn(result)
+        return result.to_dict()
+
+    @app.post("/v1/converse", response_model=ConverseResponse, responses=_ERRORS, summary="One turn of a conversation")
+    def converse(body: ConverseRequest, request: Request) -> dict[str, Any]:
+        """The fields of a `cptbot converse --jsonl` line plus `state`; the server keeps no session."""
+        remember(request, body.text)
+        state = conversation.start() if body.state is None else conversation.load_state(body.state)
+        state, reply = conversation.respond(state, body.text)
+        if reply.decision in ("decline", "clarify"):
+            learn(reply.match)
+        return {**reply.to_dict(), "state": conversation.dump_state(state)}
+
+    @app.post("/v1/ticket", response_model=TicketResponse, responses=_ERRORS, summary="Answer a whole ticket")
+    def ticket(body: TicketRequest, request: Request) -> dict[str, Any]:
+        """One answer per distinct question, in order; the estimate from what the ticket says."""
+        remember(request, body.text)
+        result = answer_ticket(conversation, body.text)
+        if declined is not None:
+            for answer in result.answers:
+                if answer.decision in ("decline", "clarify"):
+                    learn(matcher.match(answer.question))
         return result.to_dict()
 
     @app.get("/v1/faq", response_model=FaqResponse, responses=_ERRORS, summary="The FAQ entries")

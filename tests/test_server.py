@@ -74,7 +74,58 @@ def test_faq_lists_the_entries_without_small_talk(client):
 def test_healthz_and_openapi_document(client):
     assert client.get("/healthz").json() == {"status": "ok", "intents": len(KB.intents)}
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/match", "/v1/faq", "/healthz"} <= set(paths)
+    assert {"/v1/match", "/v1/converse", "/v1/ticket", "/v1/faq", "/healthz"} <= set(paths)
+
+
+def test_converse_round_trip_carries_state_across_two_requests(client):
+    first = client.post("/v1/converse", json={"text": "what will my practice pay for its cpt license?"})
+    assert first.status_code == 200
+    body = first.json()
+    assert body["decision"] == "ask" and body["expecting"] == "doctors"
+    assert set(body) == {"reply", "decision", "label", "expecting", "estimate", "state"}
+    saved = json.loads(json.dumps(body["state"]))  # as a helpdesk stores it on the ticket
+    second = client.post("/v1/converse", json={"text": "2", "state": saved}).json()
+    assert second["expecting"] == "users"
+    third = client.post("/v1/converse", json={"text": "5", "state": second["state"]}).json()
+    assert third["estimate"]["doctors"] == 2 and third["estimate"]["users"] == 5
+    assert third["estimate"]["annual_fee"] == 5 * KB.fee.rate_per_user
+
+
+def test_converse_without_state_starts_afresh(client):
+    body = client.post("/v1/converse", json={"text": NO_CODES}).json()
+    assert body["label"] == "6.4" and body["decision"] == "answer"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"version": 1, "mode": "estimate", "doctors": 2, "users": 1, "use_default": False, "expecting": None,
+         "proposal": None, "strikes": 0, "options": []},
+        {"version": 99},
+        {"mode": "estimate", "admin": True},
+        {"version": 1, "mode": "idle", "doctors": None, "users": None, "use_default": False, "expecting": None,
+         "proposal": None, "strikes": 0, "options": ["drop_table"]},
+    ],
+)
+def test_tampered_state_gets_400_with_a_clear_message(client, state):
+    response = client.post("/v1/converse", json={"text": "5", "state": state})
+    body = assert_clean_error(response, 400, "conversation state was rejected")
+    assert body["error"] == "invalid_state"
+
+
+def test_state_that_is_not_an_object_gets_422_naming_state(client):
+    assert_clean_error(client.post("/v1/converse", json={"text": "5", "state": [1]}), 422, "field 'state'")
+
+
+def test_ticket_answers_each_question_once_with_the_estimate(client):
+    ticket = (
+        "Hi team,\n\nWe are a two doctor office. How much will this cost? Who sells the CPT license? "
+        "Who do we buy the license from?\n\nThanks,\nJane Doe"
+    )
+    body = client.post("/v1/ticket", json={"text": ticket}).json()
+    assert [a["intent"] for a in body["answers"]] == ["fee_estimate", "who_sells_license"]
+    assert body["answers"][0]["estimate"]["doctors"] == 2
+    assert "Jane Doe" in body["ignored"]
 
 
 # -- refusals -----------------------------------------------------------------------------------
