@@ -467,7 +467,8 @@ def _plural(n: int, noun: str) -> str:
 
 def _problem(num: _Num, slot: Slot) -> str | None:
     if num.problem == "negative":
-        return f"{_quote(num.raw)} is a negative number, and a practice cannot have fewer than {'1 doctor' if slot == 'doctors' else 'its doctors as users'}"
+        least = "a practice has at least 1 doctor" if slot == "doctors" else "every doctor is a user, so there is at least 1"
+        return f"{_quote(num.raw)} is a negative number, and {least}"
     if num.problem == "fraction":
         return f"{_quote(num.raw)} is not a whole number of {slot}"
     if num.problem == "exponent":
@@ -654,8 +655,9 @@ class Conversation:
                     return self._begin(p, match)
                 return self._fill(state, text, p)
             if match.decision == "answer" and match.label == _ESTIMATE:
-                return self._begin(p, match)
-            new_state, reply = self._from_match(state, match)
+                new_state, reply = self._result(state, lead="Here is your estimate again; say 'start over' for a new one.")
+                return new_state, replace(reply, match=match)
+            new_state, reply = self._from_match(state, match, offer=False)
             return replace(new_state, mode="estimate", doctors=state.doctors, users=state.users, use_default=state.use_default, strikes=0), reply
 
         slot = state.expecting
@@ -995,7 +997,7 @@ class Conversation:
     def _offer(self) -> str:
         return "I can also estimate your practice's annual fee: tell me how many doctors and users it has."
 
-    def _from_match(self, state: State, match: Match) -> tuple[State, Reply]:
+    def _from_match(self, state: State, match: Match, *, offer: bool = True) -> tuple[State, Reply]:
         """The matcher's verdict as a reply: answer, clarify with numbered options, or decline."""
         text = match.answer
         if match.notice:
@@ -1005,7 +1007,7 @@ class Conversation:
         if match.decision == "clarify":
             options = match.candidates
             new = State(options=tuple(dict.fromkeys(c.intent for c in options)))
-        elif match.decision == "answer" and match.label in _FEE_LABELS:
+        elif offer and match.decision == "answer" and match.label in _FEE_LABELS:
             text = f"{text}\n{self._offer()}"
             new = State(mode="offered")
         reply = Reply(text=text, decision=match.decision, label=match.label, expecting=None, match=match, options=options)
