@@ -14,6 +14,7 @@ The public API (everything else is internal and may change):
   `estimate_fee`, `format_money`
 - evaluation (`cptbot eval`): `evaluate`, `read_labelled`, `parse_labelled`, `Labelled`, `EvalReport`
 - checking (`cptbot check`): `check_faq`, `inject_typo`, `CheckReport`, `Finding`
+- ticket (`cptbot ask --ticket`): `answer_ticket`, `Ticket`, `TicketAnswer`
 - errors: `CptbotError` and its subclasses `KnowledgeBaseError`, `InputError`, `StateError`
 """
 
@@ -30,6 +31,7 @@ from .matching import Candidate, Match, Matcher
 if TYPE_CHECKING:
     from .checking import CheckReport, Finding, check_faq, inject_typo
     from .evaluation import EvalReport, Labelled, evaluate, parse_labelled, read_labelled
+    from .ticket import Ticket, TicketAnswer, answer_ticket
 
 __version__ = "0.1.0"
 
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(("CheckReport", "Finding", "check_faq", "inject_typo"), "checking"),
     **dict.fromkeys(("EvalReport", "Labelled", "evaluate", "parse_labelled", "read_labelled"), "evaluation"),
+    **dict.fromkeys(("Ticket", "TicketAnswer", "answer_ticket"), "ticket"),
 }
 
 
@@ -75,6 +78,8 @@ __all__ = [
     "Reply",
     "State",
     "StateError",
+    "Ticket",
+    "TicketAnswer",
     "__version__",
     "check_faq",
     "estimate_fee",
@@ -85,4 +90,5 @@ __all__ = [
     "parse_faq",
     "parse_labelled",
     "read_labelled",
+    "answer_ticket",
 ]

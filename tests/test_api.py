@@ -30,6 +30,10 @@ DOCUMENTED = {
     "Matcher",
     "Match",
     "Candidate",
+    # ticket answering
+    "answer_ticket",
+    "Ticket",
+    "TicketAnswer",
     # the fee-estimate conversation
     "Conversation",
     "State",
