@@ -388,6 +388,15 @@ def _open_history(path: Path | None) -> tuple[Any, str]:
     return FileHistory(str(path)), note
 
 
+def make_completer(words: list[str]) -> Any:
+    """Tab completion: fuzzy over the whole line, so "monthly fee" finds a FAQ question."""
+    from prompt_toolkit.completion import FuzzyCompleter, WordCompleter
+
+    # FuzzyCompleter's default pattern looks at the last word only, and hands the rest of
+    # the line to WordCompleter as a prefix; "^.*" makes the whole line the fuzzy needle.
+    return FuzzyCompleter(WordCompleter(words, sentence=True), pattern=r"^.*")
+
+
 def run_console(
     kb: KnowledgeBase,
     *,
@@ -407,7 +416,6 @@ def run_console(
     """
     from prompt_toolkit import PromptSession, print_formatted_text
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-    from prompt_toolkit.completion import FuzzyCompleter, WordCompleter
     from prompt_toolkit.formatted_text import FormattedText
     from prompt_toolkit.output import ColorDepth
     from prompt_toolkit.styles import Style
@@ -421,7 +429,7 @@ def run_console(
     session: PromptSession[str] = PromptSession(
         history=history,
         auto_suggest=AutoSuggestFromHistory(),
-        completer=FuzzyCompleter(WordCompleter(console.completions(), sentence=True)),
+        completer=make_completer(console.completions()),
         complete_while_typing=False,
         bottom_toolbar=console.toolbar,
         style=style,

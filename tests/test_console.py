@@ -21,7 +21,14 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from cptbot import Matcher, load_faq, parse_faq
-from cptbot.console import Console, color_wanted, history_file, run_console, run_pipe
+from cptbot.console import (
+    Console,
+    color_wanted,
+    history_file,
+    make_completer,
+    run_console,
+    run_pipe,
+)
 from cptbot.dialog import Conversation
 from cptbot.fee import estimate_fee, format_money
 
@@ -292,6 +299,23 @@ def test_the_prompt_says_what_the_bot_waits_for(kb):
     assert "estimate: number of doctors" in "".join(text for _, text in agent.toolbar())
 
 
+@pytest.mark.parametrize(
+    ("typed", "offered"),
+    [
+        ("/sou", "/source"),
+        ("who sel", "Who sells the CPT license to Practice Fusion customers?"),
+        ("monthly fee", "Why isn't the CPT license included in Practice Fusion's monthly fee?"),
+    ],
+)
+def test_tab_completes_commands_and_faq_questions_fuzzily(kb, typed, offered):
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    completer = make_completer(Console(kb).completions())
+    found = [c.text for c in completer.get_completions(Document(typed), CompleteEvent(completion_requested=True))]
+    assert found[0] == offered
+
+
 def test_pipe_mode_reads_one_message_per_line_and_prints_plain_replies(kb, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     out = io.StringIO()
@@ -382,7 +406,9 @@ def test_end_to_end_in_a_pseudo_terminal(kb, tmp_path):
         child.sendline("10")
         fee = format_money(estimate_fee(kb.fee, doctors=3, users=10).annual_fee)
         child.expect_exact(f"= {fee} a year]")
-        child.sendline("/source")
+        child.send("/sou\t")  # Tab completes the command
+        child.expect_exact("/source")
+        child.send("\r")
         child.expect_exact("FAQ 6.2")
         child.expect_exact(" ".join(kb.sources["6.2"].split()[:6]))
         child.sendcontrol("d")
