@@ -346,18 +346,28 @@ def run_pipe(
     *,
     stdin: IO[str],
     stdout: IO[str],
+    stderr: IO[str] | None = None,
     debug: bool = False,
     conversation: Conversation | None = None,
 ) -> int:
-    """One message per line in, plain replies out (a blank line after each); no prompt_toolkit."""
+    """One message per line in, plain replies out (a blank line after each); no prompt_toolkit.
+
+    An unexpected error is one line on stderr and the next message is still read; the
+    exit status is then 1, so a script can tell (0 otherwise, 130 on Ctrl-C).
+    """
+    errors = sys.stderr if stderr is None else stderr
     console = Console(kb, conversation=conversation)
     width = shutil.get_terminal_size((80, 24)).columns
+    status = 0
     try:
         for line in stdin:
             try:
                 shown = console.handle(line.rstrip("\r\n"), width=width)
-            except Exception as exc:  # noqa: BLE001 - the agent sees one line, never a traceback
-                shown = failure(exc, debug=debug)
+            except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+                errors.write(plain(failure(exc, debug=debug)))
+                errors.flush()
+                status = 1
+                continue
             if shown is None:
                 break
             if shown:
@@ -366,8 +376,8 @@ def run_pipe(
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return 0
-    return 0
+        return status
+    return status
 
 
 # -- the interactive console -------------------------------------------------------------

@@ -329,6 +329,15 @@ def test_pipe_mode_reads_one_message_per_line_and_prints_plain_replies(kb, monke
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
+def test_pipe_mode_reports_an_unexpected_error_on_stderr_and_goes_on(kb):
+    out, err = io.StringIO(), io.StringIO()
+    code = run_pipe(kb, stdin=io.StringIO(f"boom\n{WHO_SELLS}\n"), stdout=out, stderr=err, conversation=_Exploding(kb))
+    assert code == 1
+    assert err.getvalue().count("\n") == 1
+    assert "RuntimeError: simulated bug" in err.getvalue()
+    assert "[FAQ 4 · confidence" in out.getvalue()
+
+
 def _run_cli(stdin: str, *extra_env: tuple[str, str]) -> subprocess.CompletedProcess[str]:
     code = (
         "import sys; from cptbot import load_faq; from cptbot.console import run_from_cli; "
