@@ -164,11 +164,10 @@ class Console:
 
     def toolbar(self) -> Fragments:
         """The bottom toolbar: what the bot waits for, then the keys worth knowing."""
-        keys = "/help  Tab completes  Ctrl-R history  Ctrl-D quits"
         waiting = self.waiting
         if waiting:
-            return [("class:bottom-toolbar.text", f" {waiting}  |  /reset cancels  |  {keys} ")]
-        return [("class:bottom-toolbar.text", f" ask about the CPT license  |  /topics  {keys} ")]
+            return [("class:bottom-toolbar.text", f" {waiting} | /reset cancels | Ctrl-D quits ")]
+        return [("class:bottom-toolbar.text", " Ask about the CPT license | /help /topics | Tab completes | Ctrl-D quits ")]
 
     def completions(self) -> list[str]:
         """What Tab offers: the commands and every answerable FAQ question."""

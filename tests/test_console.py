@@ -297,6 +297,8 @@ def test_the_prompt_says_what_the_bot_waits_for(kb):
     assert agent.waiting == "estimate: number of doctors"
     assert "estimate: number of doctors" in "".join(text for _, text in agent.prompt())
     assert "estimate: number of doctors" in "".join(text for _, text in agent.toolbar())
+    for shown in (agent.prompt(), agent.toolbar(), Console(kb).toolbar()):
+        assert len("".join(text for _, text in shown)) <= 79  # one line of an 80-column terminal
 
 
 @pytest.mark.parametrize(
