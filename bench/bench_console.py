@@ -127,8 +127,11 @@ def main() -> int:
     ms = 1000.0
     p, b = statistics.median(prompt), statistics.median(baseline)
     e, r = statistics.median(enter), statistics.median(respond)
-    print(f"start to ready prompt     {p * ms:7.1f} ms  (median of {args.runs}; min {min(prompt) * ms:.1f}, max {max(prompt) * ms:.1f})")
-    print(f"import baseline           {b * ms:7.1f} ms  python3 -c \"{BASELINE}\"")
+    print(
+        f"start to ready prompt     {p * ms:7.1f} ms  "
+        f"(median of {args.runs}; min {min(prompt) * ms:.1f}, max {max(prompt) * ms:.1f})"
+    )
+    print(f'import baseline           {b * ms:7.1f} ms  python3 -c "{BASELINE}"')
     print(f"  ratio                   {p / b:7.2f} x")
     print(f"Enter to answer on screen {e * ms:7.1f} ms  (median of {args.rounds}; max {max(enter) * ms:.1f})")
     print(f"Conversation.respond      {r * ms:7.2f} ms  in-process, same questions")

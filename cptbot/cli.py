@@ -1,14 +1,13 @@
-"""The `cptbot` command line: ask, match, eval and check.
+"""The `cptbot` command line: ask, match, converse, eval, check, chat, serve and review.
 
 Exit codes: 0 ok, 1 no answer (declined or clarifying; `check`: conflicts found),
 2 usage or content error. Results go to stdout, diagnostics to stderr; a `CptbotError`
 becomes one line `cptbot: <message>` on stderr, never a traceback.
 
-Adding a command (issues 3-5: `converse`, `chat`, `serve`, `review`): write
-`_add_<name>(commands, common)` that registers a subparser with `set_defaults(run=...)`,
-and a `_run_<name>(args) -> int`; append the former to `COMMANDS`. Import heavy modules
-(prompt_toolkit, fastapi, http) inside `_run_<name>` only, so `cptbot ask` stays fast.
-`_run_default` is what `cptbot` with no command does (the console, once issue 4 lands).
+Adding a command: write `_add_<name>(commands, common)` that registers a subparser with
+`set_defaults(run=...)`, and a `_run_<name>(args) -> int`; append the former to
+`COMMANDS`. Import heavy modules (prompt_toolkit, fastapi, http) inside `_run_<name>`
+only, so `cptbot ask` stays fast. `cptbot` with no command opens the console.
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ from . import __version__
 from .errors import CptbotError, InputError
 
 if TYPE_CHECKING:
+    from .dialog import Reply
     from .evaluation import EvalReport
     from .knowledge import KnowledgeBase
-    from .matching import Match, Matcher
+    from .matching import Matcher
 
 OK, NO_ANSWER, ERROR = 0, 1, 2
 
@@ -89,26 +89,45 @@ def _matcher(args: argparse.Namespace) -> Matcher:
 # -- ask ---------------------------------------------------------------------------------------
 
 
-def reply_once(matcher: Matcher, question: str) -> Match:
-    """What `cptbot ask` says to one question.
+def reply_once(kb: KnowledgeBase, question: str) -> Reply:
+    """What `cptbot ask` says to one question: the first turn of a fresh conversation.
 
-    The single place a one-shot question is turned into a reply: the fee-estimate
-    conversation (issue 3) and `--ticket` (issue 5) plug in here.
+    So a message that holds everything an estimate needs ("3 doctors and 8 users, how
+    much?") is computed at once, and one that does not says what is missing.
     """
-    return matcher.match(question)
+    from .dialog import Conversation
+
+    conversation = Conversation(kb)
+    return conversation.respond(conversation.start(), question)[1]
 
 
-def render_match(match: Match, kb: KnowledgeBase, style: _Style) -> str:
-    """A match as `cptbot ask` prints it: the reply, then where it comes from."""
-    if match.decision == "answer":
-        footer = f"Source: {_source(match.label, kb)} · confidence {match.score:.0f}"
-        return f"{match.answer}\n\n{style.dim(footer)}"
-    if match.decision == "clarify":
-        head, _, options = match.answer.partition("\n")
-        footer = f"Not sure: best confidence {match.score:.0f}"
-        return f"{style.bold(head)}\n{options}\n\n{style.dim(footer)}"
-    footer = f"Declined: best confidence {match.score:.0f}" if match.candidates else "Declined"
-    return f"{style.warn(match.answer)}\n\n{style.dim(footer)}"
+def ask_dict(reply: Reply, question: str) -> dict[str, Any]:
+    """`cptbot ask --json`: the `cptbot match` object, plus `expecting` and `estimate`."""
+    if reply.match is not None:
+        data = reply.match.to_dict()
+    else:
+        data = {"text": question, "intent": None, "score": None, "alternatives": []}
+    data.update(decision=reply.decision, label=reply.label, answer=reply.text, expecting=reply.expecting)
+    data["estimate"] = reply.estimate.to_dict() if reply.estimate is not None else None
+    return data
+
+
+def render_reply(reply: Reply, kb: KnowledgeBase, style: _Style) -> str:
+    """A reply as `cptbot ask` prints it: the text, then where it comes from."""
+    score = reply.match.score if reply.match is not None else None
+    confidence = f" · confidence {score:.0f}" if score is not None and reply.label != "estimate" else ""
+    if reply.decision == "answer":
+        return f"{reply.text}\n\n{style.dim(f'Source: {_source(reply.label, kb)}{confidence}')}"
+    if reply.decision == "ask":
+        footer = f"Needs: number of {reply.expecting} (add it to the question, or use `cptbot chat`)"
+        return f"{reply.text}\n\n{style.dim(footer)}"
+    if reply.decision == "clarify":
+        head, _, options = reply.text.partition("\n")
+        return f"{style.bold(head)}\n{options}\n\n{style.dim(f'Not sure: best confidence {score or 0:.0f}')}"
+    footer = (
+        f"Declined: best confidence {score:.0f}" if reply.match is not None and reply.match.candidates else "Declined"
+    )
+    return f"{style.warn(reply.text)}\n\n{style.dim(footer)}"
 
 
 def _add_ask(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -119,23 +138,43 @@ def _add_ask(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Answer one question from the FAQ, with its source and confidence (0-100). "
         "Exit code 0 when answered, 1 when declined or clarifying.",
     )
-    p.add_argument("question", nargs="+", metavar="QUESTION", help="the question (several words are joined)")
-    p.add_argument("--json", action="store_true", help="print the match as one JSON object (as `cptbot match` does)")
-    p.set_defaults(run=_run_ask)
+    p.add_argument("question", nargs="*", metavar="QUESTION", help="the question (several words are joined)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: the `cptbot match` object plus expecting and estimate",
+    )
+    p.add_argument(
+        "--ticket",
+        metavar="FILE",
+        help="answer a whole helpdesk ticket (- for stdin): one answer per distinct question",
+    )
+    p.set_defaults(run=_run_ask, parser=p)
 
 
 def _run_ask(args: argparse.Namespace) -> int:
     import json
 
-    matcher = _matcher(args)
-    match = reply_once(matcher, " ".join(args.question))
-    if match.notice:
-        _err(f"cptbot: note: {match.notice}")
+    if args.ticket is not None:
+        if args.question:
+            args.parser.error("give either a QUESTION or --ticket FILE, not both")
+        from .ticket import ticket_command
+
+        return ticket_command(_knowledge(args), args.ticket, as_json=args.json, out=sys.stdout, err=sys.stderr)
+    if not args.question:
+        args.parser.error('give a QUESTION (for example: cptbot ask "who sells the cpt license") or --ticket FILE')
+    kb = _knowledge(args)
+    question = " ".join(args.question)
+    if len(question) > kb.matching.max_chars:
+        # Cut here so the notice goes to stderr rather than into the answer on stdout.
+        question = question[: kb.matching.max_chars]
+        _err(f"cptbot: note: {kb.replies['truncated']}")
+    reply = reply_once(kb, question)
     if args.json:
-        _out(json.dumps(match.to_dict(), ensure_ascii=False))
+        _out(json.dumps(ask_dict(reply, question), ensure_ascii=False))
     else:
-        _out(render_match(match, matcher.kb, _Style(_colour_enabled(sys.stdout))))
-    return OK if match.decision == "answer" else NO_ANSWER
+        _out(render_reply(reply, kb, _Style(_colour_enabled(sys.stdout))))
+    return OK if reply.decision == "answer" else NO_ANSWER
 
 
 # -- match --jsonl -------------------------------------------------------------------------
@@ -171,8 +210,8 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def match_line(matcher: Matcher, raw: bytes, number: int) -> dict[str, Any]:
-    """The output object for one input line of `cptbot match --jsonl`."""
+def read_text_line(raw: bytes, number: int) -> str | dict[str, Any]:
+    """The "text" of one JSON input line, or the error object to print in its place."""
     import json
 
     expected = 'expected a JSON object with a "text" string, like {"text": "who sells the cpt license"}'
@@ -192,18 +231,24 @@ def match_line(matcher: Matcher, raw: bytes, number: int) -> dict[str, Any]:
     if not isinstance(text, str):
         found = 'no "text" key' if "text" not in data else f'"text" is a {_json_type(text)}'
         return {"error": f"{found}; {expected}", "line": number}
-    return matcher.match(text).to_dict()
+    return text
 
 
-def _run_match(args: argparse.Namespace) -> int:
+def match_line(matcher: Matcher, raw: bytes, number: int) -> dict[str, Any]:
+    """The output object for one input line of `cptbot match --jsonl`."""
+    text = read_text_line(raw, number)
+    return text if isinstance(text, dict) else matcher.match(text).to_dict()
+
+
+def _json_lines(path: str, answer: Callable[[bytes, int], dict[str, Any]]) -> int:
+    """Answer each input line with one JSON line, flushed at once; 2 if any line was unusable."""
     import json
 
-    matcher = _matcher(args)
-    source = _open_binary(args.file)
+    source = _open_binary(path)
     bad = total = 0
     try:
         for number, raw in enumerate(source, 1):
-            result = match_line(matcher, raw.rstrip(b"\r\n"), number)
+            result = answer(raw.rstrip(b"\r\n"), number)
             total += 1
             bad += "error" in result
             sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
@@ -215,6 +260,47 @@ def _run_match(args: argparse.Namespace) -> int:
         _err(f"cptbot: {bad} of {total} lines could not be used; see their error objects")
         return ERROR
     return OK
+
+
+def _run_match(args: argparse.Namespace) -> int:
+    matcher = _matcher(args)
+    return _json_lines(args.file, lambda raw, number: match_line(matcher, raw, number))
+
+
+# -- converse --jsonl ------------------------------------------------------------------------
+
+
+def _add_converse(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "converse",
+        parents=[common],
+        help="hold one conversation over JSON lines (the stdio protocol)",
+        description='One process holds one conversation. Each input line is a JSON object with "text"; each '
+        "output line is a JSON object with reply, decision (answer, clarify, decline or ask), label, "
+        "expecting (doctors, users or null) and estimate (null, or doctors, users, rate, annual_fee, "
+        'default_users, default_fee). A line that cannot be used gets {"error": ..., "line": N} and the '
+        "conversation goes on unchanged. Exit code 0, or 2 if any line was unusable.",
+    )
+    p.add_argument("--jsonl", action="store_true", required=True, help="input and output are JSON Lines (required)")
+    p.add_argument("file", nargs="?", default="-", metavar="FILE", help="input file; - or nothing for stdin")
+    p.set_defaults(run=_run_converse)
+
+
+def _run_converse(args: argparse.Namespace) -> int:
+    from .dialog import Conversation
+
+    conversation = Conversation(_knowledge(args))
+    state = conversation.start()
+
+    def turn(raw: bytes, number: int) -> dict[str, Any]:
+        nonlocal state
+        text = read_text_line(raw, number)
+        if isinstance(text, dict):
+            return text
+        state, reply = conversation.respond(state, text)
+        return reply.to_dict()
+
+    return _json_lines(args.file, turn)
 
 
 # -- eval ------------------------------------------------------------------------------------
@@ -363,9 +449,112 @@ def _run_check(args: argparse.Namespace) -> int:
     return NO_ANSWER if report.conflicts else OK
 
 
+# -- chat (the console) -----------------------------------------------------------------------
+
+
+def _chat_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="keep no history file (also: CPTBOT_NO_HISTORY=1); questions can hold patient details",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the details of unexpected errors"
+    )
+    parser.add_argument(
+        "--log-declined",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="append questions the bot declined or clarified to FILE (JSON lines), for `cptbot review`",
+    )
+
+
+def _add_chat(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "chat",
+        parents=[common],
+        help="the support agent's console (also: cptbot with no command)",
+        description="Open the interactive console on a terminal: answers with source and confidence, the fee "
+        "estimate as a conversation, /help for commands. When stdin or stdout is not a terminal, read one "
+        "message per line and print the replies.",
+    )
+    _chat_options(p)
+    p.set_defaults(run=_run_chat)
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    from .console import run_from_cli
+
+    return run_from_cli(
+        _knowledge(args),
+        no_history=getattr(args, "no_history", False),
+        debug=getattr(args, "debug", False),
+        log_declined=getattr(args, "log_declined", None),
+    )
+
+
+# -- serve and review ---------------------------------------------------------------------------
+
+
+def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="the HTTP service (needs: pip install 'cptbot[server]')",
+        description="Serve POST /v1/match, /v1/converse, /v1/ticket, GET /v1/faq, /healthz and /openapi.json. "
+        "Binds to 127.0.0.1 unless told otherwise. With a token (--token or CPTBOT_TOKEN) every /v1/ request "
+        "needs 'Authorization: Bearer TOKEN'.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--token", default=None, help="bearer token required on /v1/ requests (or CPTBOT_TOKEN)")
+    p.add_argument("--log-questions", action="store_true", help="put question text in the access log (off: privacy)")
+    p.add_argument("--log-declined", metavar="FILE", default=None, help="append declined/clarified questions to FILE")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    kb = _knowledge(args)
+    try:
+        from . import server
+    except ImportError as exc:
+        raise InputError(f"the HTTP service needs its extra: pip install 'cptbot[server]' ({exc})") from None
+    return server.main(kb, args, err=sys.stderr)
+
+
+def _add_review(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "review",
+        parents=[common],
+        help="group logged declined questions, to see what the FAQ does not cover",
+        description="Read a --log-declined file and list groups of similar questions, largest first, with the "
+        "nearest intent and sample questions: what customers ask that the FAQ does not answer yet.",
+    )
+    p.add_argument("file", metavar="FILE", help="the JSON-lines log written by --log-declined")
+    p.add_argument("--json", action="store_true", help="print the groups as one JSON object")
+    p.set_defaults(run=_run_review)
+
+
+def _run_review(args: argparse.Namespace) -> int:
+    from .traffic import review_command
+
+    return review_command(args.file, _knowledge(args), as_json=args.json, out=sys.stdout, err=sys.stderr)
+
+
 # -- the parser and main ----------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [_add_ask, _add_match, _add_eval, _add_check]
+COMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [
+    _add_ask,
+    _add_match,
+    _add_converse,
+    _add_eval,
+    _add_check,
+    _add_chat,
+    _add_serve,
+    _add_review,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,17 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--faq", metavar="PATH", default=None, help="FAQ YAML file to use (default: the built-in CPT FAQ)"
     )
     parser.add_argument("--version", action="version", version=f"cptbot {__version__}")
+    _chat_options(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in COMMANDS:
         add(commands, common)
-    parser.set_defaults(run=_run_default)
+    parser.set_defaults(run=_run_chat)
     return parser
-
-
-def _run_default(args: argparse.Namespace) -> int:
-    """`cptbot` with no command: help for now (the interactive console comes with issue 4)."""
-    build_parser().print_help(sys.stdout)
-    return OK
 
 
 def main(argv: Iterable[str] | None = None) -> int:

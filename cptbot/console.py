@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .dialog import Conversation, Reply
 from .fee import format_money
 from .knowledge import KnowledgeBase
+from .traffic import DeclinedLog
 
 if TYPE_CHECKING:
     from .matching import Match
@@ -123,8 +124,16 @@ class Console:
     the styled text to show, or None when the agent asked to quit.
     """
 
-    def __init__(self, kb: KnowledgeBase, *, conversation: Conversation | None = None, history_note: str = "") -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        *,
+        conversation: Conversation | None = None,
+        history_note: str = "",
+        declined_log: DeclinedLog | None = None,
+    ) -> None:
         self.kb = kb
+        self.declined_log = declined_log
         self.conversation = conversation if conversation is not None else Conversation(kb)
         self.history_note = history_note
         self.state = self.conversation.start()
@@ -167,7 +176,9 @@ class Console:
         waiting = self.waiting
         if waiting:
             return [("class:bottom-toolbar.text", f" {waiting} | /reset cancels | Ctrl-D quits ")]
-        return [("class:bottom-toolbar.text", " Ask about the CPT license | /help /topics | Tab completes | Ctrl-D quits ")]
+        return [
+            ("class:bottom-toolbar.text", " Ask about the CPT license | /help /topics | Tab completes | Ctrl-D quits ")
+        ]
 
     def completions(self) -> list[str]:
         """What Tab offers: the commands and every answerable FAQ question."""
@@ -197,6 +208,8 @@ class Console:
         self.reply = reply
         if reply.match is not None:
             self.last_match = reply.match
+            if self.declined_log is not None:
+                self.declined_log.record(reply.match)
         if reply.label is not None and reply.decision in ("answer", "ask"):
             self.last_label = reply.label
         # An answer with no matcher verdict right after numbered options is the agent's pick.
@@ -268,16 +281,35 @@ class Console:
                 out.append(("class:heading", self.source_name(label) + "\n"))
                 for question in by_label[label]:
                     out.append(("", wrap(question, width, indent="  ") + "\n"))
-        out.append(("class:meta", wrap("(/source shows the FAQ passage behind an answer; /estimate works out a fee)", width) + "\n"))
+        out.append(
+            (
+                "class:meta",
+                wrap("(/source shows the FAQ passage behind an answer; /estimate works out a fee)", width) + "\n",
+            )
+        )
         return out
 
     def _source(self, width: int) -> Fragments:
         label = self.last_label
         if label is None:
-            return [("class:meta", wrap("No answer yet: ask a question, then /source shows the FAQ passage behind it.", width) + "\n")]
-        labels = (label,) if label in self.kb.sources else tuple(x for x in _ESTIMATE_FROM if label == "estimate" and x in self.kb.sources)
+            return [
+                (
+                    "class:meta",
+                    wrap("No answer yet: ask a question, then /source shows the FAQ passage behind it.", width) + "\n",
+                )
+            ]
+        labels = (
+            (label,)
+            if label in self.kb.sources
+            else tuple(x for x in _ESTIMATE_FROM if label == "estimate" and x in self.kb.sources)
+        )
         if not labels:
-            return [("class:meta", wrap(f"The last answer ({label}) is the bot's own reply, not an FAQ passage.", width) + "\n")]
+            return [
+                (
+                    "class:meta",
+                    wrap(f"The last answer ({label}) is the bot's own reply, not an FAQ passage.", width) + "\n",
+                )
+            ]
         out: Fragments = []
         if label not in self.kb.sources:
             out.append(("class:meta", wrap(f"The {label} is worked out from these FAQ passages:", width) + "\n"))
@@ -348,6 +380,7 @@ def run_pipe(
     stderr: IO[str] | None = None,
     debug: bool = False,
     conversation: Conversation | None = None,
+    declined_log: DeclinedLog | None = None,
 ) -> int:
     """One message per line in, plain replies out (a blank line after each); no prompt_toolkit.
 
@@ -355,7 +388,7 @@ def run_pipe(
     exit status is then 1, so a script can tell (0 otherwise, 130 on Ctrl-C).
     """
     errors = sys.stderr if stderr is None else stderr
-    console = Console(kb, conversation=conversation)
+    console = Console(kb, conversation=conversation, declined_log=declined_log)
     width = shutil.get_terminal_size((80, 24)).columns
     status = 0
     try:
@@ -415,6 +448,7 @@ def run_console(
     debug: bool = False,
     color: bool | None = None,
     conversation: Conversation | None = None,
+    declined_log: DeclinedLog | None = None,
 ) -> int:
     """Run the interactive console until /quit or Ctrl-D; returns the exit code.
 
@@ -432,7 +466,7 @@ def run_console(
     if color is None:
         color = color_wanted(sys.stdout) if output is None else False
     history, note = _open_history(history_path)
-    console = Console(kb, conversation=conversation, history_note=note)
+    console = Console(kb, conversation=conversation, history_note=note, declined_log=declined_log)
     style = Style.from_dict(STYLE if color else {})
     depth = ColorDepth.DEFAULT if color else ColorDepth.MONOCHROME
     session: PromptSession[str] = PromptSession(
@@ -450,7 +484,11 @@ def run_console(
 
     def show(fragments: Fragments) -> None:
         print_formatted_text(
-            FormattedText(fragments), style=style, color_depth=depth, output=session.output, include_default_pygments_style=False
+            FormattedText(fragments),
+            style=style,
+            color_depth=depth,
+            output=session.output,
+            include_default_pygments_style=False,
         )
 
     if "History is off: cannot" in note:
@@ -490,13 +528,17 @@ def _loop(session: Any, console: Console, show: Callable[[Fragments], None], *, 
             show(shown + [("", "\n")])
 
 
-def run_from_cli(kb: KnowledgeBase, *, no_history: bool = False, debug: bool = False) -> int:
-    """What `cptbot` (no arguments) and `cptbot chat [--no-history] [--debug]` run.
+def run_from_cli(
+    kb: KnowledgeBase, *, no_history: bool = False, debug: bool = False, log_declined: str | None = None
+) -> int:
+    """What `cptbot` (no arguments) and `cptbot chat [--no-history] [--debug] [--log-declined FILE]` run.
 
     On a terminal it opens the console; otherwise (stdin or stdout redirected) it reads
     one message per line from stdin and prints plain replies.
     """
+    declined = DeclinedLog(log_declined) if log_declined else None
     stdin, stdout = sys.stdin, sys.stdout
     if not (stdin.isatty() and stdout.isatty()):
-        return run_pipe(kb, stdin=stdin, stdout=stdout, debug=debug)
-    return run_console(kb, history_path=history_file(no_history=no_history), debug=debug)
+        return run_pipe(kb, stdin=stdin, stdout=stdout, debug=debug, declined_log=declined)
+    history = history_file(no_history=no_history)
+    return run_console(kb, history_path=history, debug=debug, declined_log=declined)

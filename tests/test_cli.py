@@ -62,10 +62,11 @@ def test_ask_declines_with_exit_code_1():
     assert "I don't know that from the CPT license FAQ" in out(result)
 
 
-def test_ask_json_prints_exactly_the_match_object():
+def test_ask_json_prints_the_match_object_with_what_the_conversation_adds():
     result = cptbot("ask", "--json", "who sells the cpt license")
     data = json.loads(out(result))
-    assert set(data) == MATCH_KEYS
+    assert set(data) == MATCH_KEYS | {"expecting", "estimate"}
+    assert (data["expecting"], data["estimate"]) == (None, None)
     assert (data["decision"], data["label"], data["intent"]) == ("answer", "4", "who_sells_license")
     assert all(set(alt) == ALTERNATIVE_KEYS for alt in data["alternatives"])
     assert out(result).count("\n") == 1
@@ -142,10 +143,17 @@ def test_every_command_has_help_and_the_faq_option(command):
     assert "--faq PATH" in out(result)
 
 
-def test_no_command_prints_help_and_succeeds():
-    result = cptbot()
+def test_no_command_in_a_pipe_answers_one_message_per_line():
+    result = cptbot(stdin="who sells the cpt license\nthanks\n")
     assert result.returncode == 0
-    assert "usage: cptbot" in out(result) and "ask" in out(result)
+    assert "Optum360" in out(result) and "welcome" in out(result)
+
+
+def test_help_lists_every_command():
+    result = cptbot("--help")
+    assert result.returncode == 0
+    for command in ("ask", "match", "converse", "eval", "check", "chat", "serve", "review"):
+        assert command in out(result)
 
 
 # -- match --jsonl -------------------------------------------------------------------------

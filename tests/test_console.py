@@ -47,7 +47,8 @@ sources:
 behaviours: [estimate]
 settings:
   fee: {rate_per_user: 17, users_per_doctor: 4, as_of: 2021}
-  matching: {answer_threshold: 65, clarify_margin: 100, clarify_threshold: 5, max_chars: 10000}
+  matching: {answer_threshold: 65, clarify_margin: 100, clarify_threshold: 5, lead_threshold: 100,
+             lead_margin: 100, smalltalk_threshold: 45, max_chars: 10000}
 replies:
   decline: "I can't answer that. Call Sales at (415) 993-4977."
   clarify: "Which of these do you mean?"
@@ -155,7 +156,10 @@ def test_an_empty_line_answers_a_question_the_bot_asked(kb):
     est = estimate_fee(kb.fee, doctors=2)
     code, screen = console(kb, lines("", "/estimate", "2", "") + CTRL_D)
     assert code == 0
-    assert f"[estimate · {est.users} users × {format_money(est.rate)} = {format_money(est.annual_fee)} a year]" in screen.text
+    assert (
+        f"[estimate · {est.users} users × {format_money(est.rate)} = {format_money(est.annual_fee)} a year]"
+        in screen.text
+    )
     assert kb.replies["empty"] not in screen.words  # the first, idle Enter is not a message
 
 
@@ -284,7 +288,12 @@ class _Tty(io.StringIO):
 
 @pytest.mark.parametrize(
     ("stream", "environ", "expected"),
-    [(_Tty(), {}, True), (_Tty(), {"NO_COLOR": "1"}, False), (io.StringIO(), {}, False), (_Tty(), {"NO_COLOR": ""}, True)],
+    [
+        (_Tty(), {}, True),
+        (_Tty(), {"NO_COLOR": "1"}, False),
+        (io.StringIO(), {}, False),
+        (_Tty(), {"NO_COLOR": ""}, True),
+    ],
 )
 def test_colour_only_on_a_terminal_and_never_with_no_color(stream, environ, expected):
     assert color_wanted(stream, environ) is expected
@@ -321,7 +330,9 @@ def test_tab_completes_commands_and_faq_questions_fuzzily(kb, typed, offered):
 def test_pipe_mode_reads_one_message_per_line_and_prints_plain_replies(kb, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     out = io.StringIO()
-    code = run_pipe(kb, stdin=io.StringIO(f"{WHO_SELLS}\n\n/topics\n/estimate\n3\nnot sure\n/quit\n{NO_CODES}\n"), stdout=out)
+    code = run_pipe(
+        kb, stdin=io.StringIO(f"{WHO_SELLS}\n\n/topics\n/estimate\n3\nnot sure\n/quit\n{NO_CODES}\n"), stdout=out
+    )
     text = out.getvalue()
     assert code == 0
     assert "[FAQ 4 · confidence" in text
@@ -347,7 +358,9 @@ def _run_cli(stdin: str, *extra_env: tuple[str, str]) -> subprocess.CompletedPro
         "print('prompt_toolkit loaded:', 'prompt_toolkit' in sys.modules, file=sys.stderr); sys.exit(status)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), **dict(extra_env)}
-    return subprocess.run([sys.executable, "-c", code], input=stdin, check=False, capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code], input=stdin, check=False, capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_when_stdin_is_not_a_terminal_the_console_answers_line_by_line_without_prompt_toolkit(tmp_path):

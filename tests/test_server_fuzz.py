@@ -43,8 +43,15 @@ _JSON = st.recursive(
     max_leaves=8,
 )
 _VALID_STATE = {
-    "version": 1, "mode": "estimate", "doctors": 2, "users": None, "use_default": False,
-    "expecting": "users", "proposal": None, "strikes": 0, "options": [],
+    "version": 1,
+    "mode": "estimate",
+    "doctors": 2,
+    "users": None,
+    "use_default": False,
+    "expecting": "users",
+    "proposal": None,
+    "strikes": 0,
+    "options": [],
 }
 
 
