@@ -11,8 +11,8 @@ for the write, and each line goes out in one `os.write` (looped only if the kern
 less). A writer that dies mid-line leaves a torn last line; the next writer starts on a
 fresh line so its own record stays whole, and the reader skips the torn one.
 
-`review(path, kb)` groups similar logged questions (rapidfuzz `token_set_ratio` over
-`process.cdist`, greedy threshold clustering) and lists the groups by size with the
+`review(path, kb)` groups similar logged questions (rapidfuzz `token_set_ratio` through
+`process.extract`, greedy threshold clustering) and lists the groups by size with the
 intent each is nearest to, so a content author sees what the FAQ does not cover yet.
 """
 
@@ -197,8 +197,16 @@ def group_questions(texts: Iterable[str], *, threshold: float = DEFAULT_THRESHOL
     keys = list(by_key)
     if not keys:
         return []
-    similar = process.cdist(keys, keys, scorer=fuzz.token_set_ratio, score_cutoff=threshold, workers=1) >= threshold
-    neighbours = [set(map(int, row.nonzero()[0])) for row in similar]
+    # process.extract, not cdist: cdist returns a NumPy matrix, and NumPy is no dependency of ours.
+    neighbours = [
+        {
+            index
+            for _, _, index in process.extract(
+                key, keys, scorer=fuzz.token_set_ratio, score_cutoff=threshold, limit=None
+            )
+        }
+        for key in keys
+    ]
     weight = [len(by_key[k]) for k in keys]
     order = sorted(range(len(keys)), key=lambda i: (-sum(weight[j] for j in neighbours[i]), i))
     taken: set[int] = set()
