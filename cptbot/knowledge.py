@@ -43,6 +43,7 @@ class MatchSettings:
     lead_margin: float
     smalltalk_threshold: float
     max_chars: int
+    qualified_concepts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             "smalltalk_threshold",
             "max_chars",
         },
+        optional={"qualified_concepts"},
     )
     matching = MatchSettings(
         answer_threshold=float(r.number(m, "answer_threshold", "settings.matching", low=0, high=100)),
@@ -273,6 +275,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         lead_margin=float(r.number(m, "lead_margin", "settings.matching", low=0, high=100)),
         smalltalk_threshold=float(r.number(m, "smalltalk_threshold", "settings.matching", low=0, high=100)),
         max_chars=r.number(m, "max_chars", "settings.matching", low=100, high=1_000_000, integer=True),
+        qualified_concepts=tuple(text for text, _ in r.texts(m, "qualified_concepts", "settings.matching"))
+        if "qualified_concepts" in m
+        else (),
     )
     if matching.clarify_threshold > matching.answer_threshold:
         raise r.fail(
@@ -314,6 +319,12 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                 raise r.fail(f"concept '{name}': term '{term}' already belongs to concept '{owner[key]}'", line)
             owner[key] = name
         concepts[name] = tuple(term for term, _ in terms)
+
+    for name in matching.qualified_concepts:
+        if name not in concepts:
+            raise r.fail(
+                f"settings.matching: qualified_concepts names unknown concept '{name}'", m.lines["qualified_concepts"]
+            )
 
     intents_seq = top["intents"]
     if not isinstance(intents_seq, _Seq) or not intents_seq:

@@ -67,6 +67,7 @@ _WORD = re.compile(r"[^\W_]+")
 _SEGMENT = re.compile(r"(?<=[.!?;])\s+|\n+")
 _SUFFIXES = ("ies", "es", "s", "ed", "ing", "ly")
 _NUMBER = "number"
+_YEAR = "<year>"
 
 # Scoring: NEAREST_SHARE of an intent's score is its nearest example's weighted Dice
 # similarity to the question, the rest is the share of the question's weight that the
@@ -160,6 +161,7 @@ class Matcher:
         self._lead_at = settings.lead_threshold
         self._lead_margin = settings.lead_margin
 
+        self._qualified = frozenset(settings.qualified_concepts)
         self._phrases: dict[tuple[str, ...], str] = {tuple(p.split()): "" for p in FILLER_PHRASES}
         for concept, terms in kb.concepts.items():
             for term in terms:
@@ -203,8 +205,13 @@ class Matcher:
             for term in profile:
                 df[term] = df.get(term, 0) + 1
         self._weight = {t: 1.0 + math.log(n / d) for t, d in df.items()}
-        for term in oos_terms - set(df):
+        # Topics only out-of-scope examples name: a concept of the FAQ's ("penalty"), or a long
+        # word ("refund"); short ones ("move", "back") are too common to count as a topic.
+        foreign = {t for t in oos_terms - set(df) if t in kb.concepts or len(t) >= 6}
+        for term in foreign:
             self._weight[term] = FOREIGN_WEIGHT * self._w_max
+        # Of those, the concepts veto: the author grouped them as a topic the FAQ does not cover.
+        self._foreign = frozenset(t for t in foreign if t in kb.concepts)
         # term -> intents that know it; term -> examples that use it
         self._postings: dict[str, list[int]] = {}
         for index, profile in enumerate(profiles):
@@ -249,13 +256,16 @@ class Matcher:
                 concept = self._phrases.get(tuple(words[i : i + size]))
                 if concept is not None:
                     if concept:
+                        if fuzzy and concept in self._qualified and terms and terms[-1] == words[i - 1] and terms[-1] not in self._known:
+                            # "SNOMED licensing", "ICD10 codes": an unknown word naming another kind of license.
+                            terms[-1] = "!" + terms[-1]
                         terms.append(concept)
                     i += size
                     break
             else:
                 word = words[i]
                 if word.isdigit():
-                    terms.append(_NUMBER)
+                    terms.append(_YEAR if len(word) == 4 and word[:2] in ("19", "20") else _NUMBER)
                 elif word not in STOPWORDS:
                     terms.append(word)
                 i += 1
@@ -266,12 +276,19 @@ class Matcher:
     def _scores(self, terms: Iterable[str]) -> list[float]:
         present = set(terms)
         total = 0.0
+        foreign = False
         covered = [0.0] * len(self._intents)
         shared: dict[int, float] = {}
         for term in present:
             weight = self._weight.get(term)
             if weight is None:
-                weight = UNKNOWN_WEIGHT * self._w_max if len(term) > 2 else 0.0
+                if term[0] == "!":
+                    weight = FOREIGN_WEIGHT * self._w_max
+                    foreign = True
+                else:
+                    weight = UNKNOWN_WEIGHT * self._w_max if len(term) > 2 else 0.0
+            elif term in self._foreign:
+                foreign = True
             total += weight
             for index in self._postings.get(term, ()):
                 covered[index] += weight
@@ -288,8 +305,11 @@ class Matcher:
         scores = []
         for intent, cover, near in zip(self._intents, covered, nearest):
             score = 100.0 * (NEAREST_SHARE * near + (1.0 - NEAREST_SHARE) * cover / total)
-            if not all(any(c in present for c in slot) for slot in intent.requires) or any(
-                c in present for c in intent.excludes
+            # A topic only the out-of-scope examples name ("refund") is one no intent answers.
+            if (
+                foreign
+                or not all(any(c in present for c in slot) for slot in intent.requires)
+                or any(c in present for c in intent.excludes)
             ):
                 score *= UNMET_FACTOR
             scores.append(score)
