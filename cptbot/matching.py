@@ -256,7 +256,13 @@ class Matcher:
                 concept = self._phrases.get(tuple(words[i : i + size]))
                 if concept is not None:
                     if concept:
-                        if fuzzy and concept in self._qualified and terms and terms[-1] == words[i - 1] and terms[-1] not in self._known:
+                        if (
+                            fuzzy
+                            and concept in self._qualified
+                            and terms
+                            and terms[-1] == words[i - 1]
+                            and terms[-1] not in self._known
+                        ):
                             # "SNOMED licensing", "ICD10 codes": an unknown word naming another kind of license.
                             terms[-1] = "!" + terms[-1]
                         terms.append(concept)
