@@ -331,7 +331,8 @@ class Console:
             out.append(("class:option", head))
             out.append(("", wrap(candidate.question, width - len(head)).replace("\n", "\n" + " " * len(head)) + "\n"))
         rule = (
-            f"(answered at {settings.answer_threshold:g} or more with a lead of {settings.clarify_margin:g}; "
+            f"(answered at {settings.answer_threshold:g} or more with a lead of {settings.clarify_margin:g}, "
+            f"or at {settings.lead_threshold:g} with a lead of {settings.lead_margin:g}; "
             f"clarified from {settings.clarify_threshold:g}; declined below)"
         )
         out.append(("class:meta", wrap(rule, width) + "\n"))

@@ -299,10 +299,12 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         return _PLACEHOLDER.sub(lambda found: values[found.group(1)], text)
 
     reply_names = {"decline", "clarify", "truncated", "empty"}
-    replies_map = r.mapping(top["replies"], "replies", top.lines["replies"], required=reply_names)
-    replies = {
-        k: fill(r.text(replies_map, k, "replies"), f"replies.{k}", replies_map.lines[k]) for k in sorted(reply_names)
-    }
+    replies_map = r.mapping(
+        top["replies"], "replies", top.lines["replies"], required=reply_names, optional={"clarify_one"}
+    )
+    replies = {k: fill(r.text(replies_map, k, "replies"), f"replies.{k}", replies_map.lines[k]) for k in replies_map}
+    # One option is a question, not a choice; without its own wording the general one serves.
+    replies.setdefault("clarify_one", replies["clarify"])
 
     concepts_map = top["concepts"]
     if not isinstance(concepts_map, _Map):

@@ -370,7 +370,8 @@ class Matcher:
             answer = self._intents[order[0]].answer
         elif decision == "clarify":
             candidates = tuple(c for c in candidates if c.score >= self._clarify_at) or candidates[:1]
-            answer = replies["clarify"] + "\n" + "\n".join(f"{n}. {c.question}" for n, c in enumerate(candidates, 1))
+            lead = replies["clarify_one" if len(candidates) == 1 else "clarify"]
+            answer = lead + "\n" + "\n".join(f"{n}. {c.question}" for n, c in enumerate(candidates, 1))
         else:
             answer = replies["decline"]
         return Match(text=text, decision=decision, candidates=candidates, answer=answer, notice=notice)

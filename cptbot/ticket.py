@@ -275,12 +275,12 @@ def ticket_command(
     err: IO[str],
     stdin: IO[str] | None = None,
 ) -> int:
-    """`cptbot ask --ticket FILE|- [--json]`: 0 when answered, 1 when the file cannot be read."""
+    """`cptbot ask --ticket FILE|- [--json]`: 0 when answered, 2 when the file cannot be read."""
     try:
         text = read_ticket(source, stdin=stdin)
     except InputError as exc:
         err.write(f"cptbot ask: {exc}\n")
-        return 1
+        return 2
     ticket = answer_ticket(bot, text)
     if as_json:
         out.write(json.dumps(ticket.to_dict(), ensure_ascii=False, indent=2) + "\n")

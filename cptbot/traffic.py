@@ -272,12 +272,12 @@ def format_review(result: Review) -> str:
 
 
 def review_command(path: str, kb: KnowledgeBase, *, as_json: bool = False, out: IO[str], err: IO[str]) -> int:
-    """`cptbot review FILE [--json]`: print the groups; 0 on success, 1 when the log cannot be read."""
+    """`cptbot review FILE [--json]`: print the groups; 0 on success, 2 when the log cannot be read."""
     try:
         result = review(path, kb)
     except InputError as exc:
         err.write(f"cptbot review: {exc}\n")
-        return 1
+        return 2
     if as_json:
         out.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
     else:

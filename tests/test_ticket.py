@@ -122,5 +122,5 @@ def test_ticket_command_reads_a_file_or_stdin(tmp_path):
 @pytest.mark.parametrize("name", ["missing.txt", "."])
 def test_ticket_command_fails_cleanly_on_unreadable_files(tmp_path, name):
     err = io.StringIO()
-    assert ticket_command(BOT, str(tmp_path / name), out=io.StringIO(), err=err) == 1
+    assert ticket_command(BOT, str(tmp_path / name), out=io.StringIO(), err=err) == 2
     assert err.getvalue().startswith("cptbot ask: ") and "Traceback" not in err.getvalue()

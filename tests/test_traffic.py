@@ -136,5 +136,5 @@ def test_review_command_prints_text_or_json_and_fails_cleanly(tmp_path):
     assert review_command(str(path), KB, as_json=True, out=out, err=err) == 0
     assert json.loads(out.getvalue())["groups"][0]["size"] == 2
     err = io.StringIO()
-    assert review_command(str(tmp_path / "missing.jsonl"), KB, out=out, err=err) == 1
+    assert review_command(str(tmp_path / "missing.jsonl"), KB, out=out, err=err) == 2
     assert err.getvalue().startswith("cptbot review: ") and "Traceback" not in err.getvalue()
