@@ -26,13 +26,13 @@ CLINC_EVERY = 4  # the deterministic sample: every 4th line (4,400 of 17,600)
 
 # (file, group, minimum % right, maximum % answered wrongly) -- measured: right, wrong
 FLOORS = [
-    ("dev.jsonl", "in_scope", 77.0, 4.0),  # measured 80.1, 2.6
-    ("dev.jsonl", "small_talk", 88.0, 3.0),  # measured 91.9, 0.0
+    ("dev.jsonl", "in_scope", 80.0, 4.5),  # measured 83.2, 3.1
+    ("dev.jsonl", "small_talk", 86.0, 3.0),  # measured 89.2, 0.0
     ("dev.jsonl", "out_of_scope", 0.0, 6.0),  # measured -, 3.7 answered
-    ("dev2.jsonl", "in_scope", 65.0, 3.5),  # measured 68.2, 1.9
+    ("dev2.jsonl", "in_scope", 67.5, 3.5),  # measured 70.7, 2.5
     ("dev2.jsonl", "small_talk", 78.0, 3.0),  # measured 81.2, 0.0
-    ("dev2.jsonl", "out_of_scope", 0.0, 9.0),  # measured -, 7.0 answered
-    ("holdout.jsonl", "in_scope", 58.0, 7.0),  # measured 61.2, 5.6
+    ("dev2.jsonl", "out_of_scope", 0.0, 10.0),  # measured -, 8.5 answered
+    ("holdout.jsonl", "in_scope", 62.0, 7.0),  # measured 65.0, 5.6
     ("holdout.jsonl", "small_talk", 80.0, 3.0),  # measured 84.4, 0.0
     ("holdout.jsonl", "out_of_scope", 0.0, 16.0),  # measured -, 14.7 answered
 ]
