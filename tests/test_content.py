@@ -79,3 +79,24 @@ def test_customer_spellings_and_abbreviations_reach_the_right_answer(question, l
 )
 def test_declines_questions_that_sound_like_the_faq_but_it_cannot_answer(question):
     assert MATCHER.match(question).decision != "answer"
+
+
+CLINC = next(
+    (p / "shared" / "eval" / "clinc150-dev.jsonl" for p in DEFAULT_FAQ.resolve().parents if (p / "shared").is_dir()),
+    None,
+)
+
+
+@pytest.mark.skipif(CLINC is None, reason="needs ../shared/eval/clinc150-dev.jsonl beside the repository")
+def test_the_yaml_copies_no_sentence_of_the_clinc_tuning_file():
+    import json
+
+    def words(text: str) -> str:
+        return " ".join(re.findall(r"[^\W_]+", text.casefold().replace("'", "")))
+
+    with CLINC.open(encoding="utf-8") as file:
+        lines = {words(json.loads(line)["text"]) for line in file}
+    texts = [t for terms in KB.concepts.values() for t in terms]
+    texts += [e for intent in KB.intents for e in intent.examples] + list(KB.out_of_scope)
+    copied = [t for t in texts if len(words(t).split()) >= 5 and words(t) in lines]
+    assert not copied

@@ -36,7 +36,7 @@ FLOORS = [
     ("holdout.jsonl", "small_talk", 80.0, 3.0),  # measured 84.4, 0.0
     ("holdout.jsonl", "out_of_scope", 0.0, 16.0),  # measured -, 14.7 answered
 ]
-CLINC_SMALL_TALK_MIN = 72.0  # measured 75.0% recognised
+CLINC_SMALL_TALK_MIN = 64.0  # measured 67.5% recognised (every 4th line; 75.2% on the whole file)
 CLINC_ANSWERED_MAX = 0.8  # measured 0.40% of everyday requests answered
 
 
