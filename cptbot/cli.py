@@ -81,15 +81,15 @@ def _knowledge(args: argparse.Namespace) -> KnowledgeBase:
 
 
 def _matcher(args: argparse.Namespace) -> Matcher:
-    from .matching import Matcher
+    from .cache import load_matcher
 
-    return Matcher(_knowledge(args))
+    return load_matcher(args.faq)
 
 
 # -- ask ---------------------------------------------------------------------------------------
 
 
-def reply_once(kb: KnowledgeBase, question: str) -> Reply:
+def reply_once(matcher: Matcher, question: str) -> Reply:
     """What `cptbot ask` says to one question: the first turn of a fresh conversation.
 
     So a message that holds everything an estimate needs ("3 doctors and 8 users, how
@@ -97,7 +97,7 @@ def reply_once(kb: KnowledgeBase, question: str) -> Reply:
     """
     from .dialog import Conversation
 
-    conversation = Conversation(kb)
+    conversation = Conversation(matcher.kb, matcher)
     return conversation.respond(conversation.start(), question)[1]
 
 
@@ -163,13 +163,14 @@ def _run_ask(args: argparse.Namespace) -> int:
         return ticket_command(_knowledge(args), args.ticket, as_json=args.json, out=sys.stdout, err=sys.stderr)
     if not args.question:
         args.parser.error('give a QUESTION (for example: cptbot ask "who sells the cpt license") or --ticket FILE')
-    kb = _knowledge(args)
+    matcher = _matcher(args)
+    kb = matcher.kb
     question = " ".join(args.question)
     if len(question) > kb.matching.max_chars:
         # Cut here so the notice goes to stderr rather than into the answer on stdout.
         question = question[: kb.matching.max_chars]
         _err(f"cptbot: note: {kb.replies['truncated']}")
-    reply = reply_once(kb, question)
+    reply = reply_once(matcher, question)
     if args.json:
         _out(json.dumps(ask_dict(reply, question), ensure_ascii=False))
     else:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
-
-import yaml
 
 from .errors import KnowledgeBaseError
 
@@ -81,6 +80,14 @@ class KnowledgeBase:
         """Every source label an intent may name."""
         return tuple(self.sources) + self.behaviours
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Read-only mapping views cannot be pickled (the matcher cache pickles the base).
+        return {k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in self.__dict__.items()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, MappingProxyType(value) if isinstance(value, dict) else value)
+
     def intent(self, intent_id: str) -> Intent:
         """The intent with this id (KeyError if there is none)."""
         for intent in self.intents:
@@ -99,11 +106,22 @@ class _Seq(list):
     lines: list
 
 
-class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
-    """Safe loader that rejects duplicate keys and remembers the line of every entry."""
+@functools.cache
+def _loader() -> type:
+    """A safe loader that rejects duplicate keys and remembers the line of every entry.
+
+    Built on first use: `cptbot ask` with a cached matcher never imports PyYAML.
+    """
+    import yaml
+
+    base = yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
+    loader = type("_Loader", (base,), {})
+    loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+    return loader
 
 
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
+def _construct_map(loader: Any, node: Any) -> _Map:
     loader.flatten_mapping(node)
     result = _Map()
     result.line = node.start_mark.line + 1
@@ -124,15 +142,11 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
     return result
 
 
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
+def _construct_seq(loader: Any, node: Any) -> _Seq:
     result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
     result.line = node.start_mark.line + 1
     result.lines = [child.start_mark.line + 1 for child in node.value]
     return result
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
 class _Reader:
@@ -211,8 +225,10 @@ def load_faq(path: str | Path | None = None) -> KnowledgeBase:
 
 def parse_faq(text: str, *, path: str = "<string>") -> KnowledgeBase:
     """Validate FAQ YAML given as text; `path` is only used in error messages."""
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        data = yaml.load(text, Loader=_loader())  # noqa: S506 - the loader derives from SafeLoader
     except KnowledgeBaseError as exc:
         raise KnowledgeBaseError(exc.detail, path=path, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:

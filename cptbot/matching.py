@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, Literal
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-
 from .knowledge import Intent, KnowledgeBase
 
 Decision = Literal["answer", "clarify", "decline"]
@@ -225,6 +222,16 @@ class Matcher:
                 self._example_postings.setdefault(term, []).append(number)
         self._correct = lru_cache(maxsize=65536)(self._correct_word)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The typo cache wraps a bound method, which pickle cannot carry; it is rebuilt.
+        state = dict(self.__dict__)
+        del state["_correct"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._correct = lru_cache(maxsize=65536)(self._correct_word)
+
     # -- text to terms -------------------------------------------------------------------
 
     def _correct_word(self, word: str) -> str:
@@ -239,6 +246,9 @@ class Matcher:
         if len(word) < 5:
             return word
         limit = 1 if len(word) < 9 else 2
+        from rapidfuzz import process  # imported on the first unknown word, not at start-up
+        from rapidfuzz.distance import OSA
+
         found = process.extractOne(word, self._vocabulary, scorer=OSA.distance, score_cutoff=limit)
         # Short real words one letter apart ("lost" and "cost") are rarely typos of each
         # other unless they start alike; long ones usually are.

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,16 @@ MATCH_KEYS = {"text", "decision", "label", "intent", "score", "answer", "alterna
 ALTERNATIVE_KEYS = {"label", "intent", "score", "question"}
 
 
+CACHE = tempfile.mkdtemp(prefix="cptbot-test-cache-")
+
+
 def cptbot(
     *args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run `python -m cptbot ARGS` from the repository root, as the README does."""
     full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     full_env["PYTHONPATH"] = str(ROOT)
+    full_env["XDG_CACHE_HOME"] = CACHE  # the matcher cache, kept out of the user's home
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "cptbot", *args],
