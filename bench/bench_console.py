@@ -24,10 +24,8 @@ import pexpect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CONSOLE = (
-    "import sys; from cptbot import load_faq; from cptbot.console import run_from_cli; "
-    "sys.exit(run_from_cli(load_faq(), no_history=False, debug=False))"
-)
+# What an agent starts: `cptbot chat`, through the CLI and its matcher cache.
+CONSOLE = "import sys; from cptbot.cli import main; sys.exit(main(['chat']))"
 BASELINE = "import rapidfuzz.process, yaml, prompt_toolkit"
 QUESTIONS = (
     "who sells the cpt license",

@@ -487,8 +487,10 @@ def _add_chat(commands: Any, common: argparse.ArgumentParser) -> None:
 def _run_chat(args: argparse.Namespace) -> int:
     from .console import run_from_cli
 
+    matcher = _matcher(args)
     return run_from_cli(
-        _knowledge(args),
+        matcher.kb,
+        matcher=matcher,
         no_history=getattr(args, "no_history", False),
         debug=getattr(args, "debug", False),
         log_declined=getattr(args, "log_declined", None),

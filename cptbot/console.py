@@ -28,7 +28,7 @@ from .knowledge import KnowledgeBase
 from .traffic import DeclinedLog
 
 if TYPE_CHECKING:
-    from .matching import Match
+    from .matching import Match, Matcher
 
 Fragments = list[tuple[str, str]]
 """Styled text as prompt_toolkit takes it: (style class, text) pairs."""
@@ -530,16 +530,23 @@ def _loop(session: Any, console: Console, show: Callable[[Fragments], None], *, 
 
 
 def run_from_cli(
-    kb: KnowledgeBase, *, no_history: bool = False, debug: bool = False, log_declined: str | None = None
+    kb: KnowledgeBase,
+    *,
+    no_history: bool = False,
+    debug: bool = False,
+    log_declined: str | None = None,
+    matcher: Matcher | None = None,
 ) -> int:
     """What `cptbot` (no arguments) and `cptbot chat [--no-history] [--debug] [--log-declined FILE]` run.
 
     On a terminal it opens the console; otherwise (stdin or stdout redirected) it reads
-    one message per line from stdin and prints plain replies.
+    one message per line from stdin and prints plain replies. `matcher`, if given, is
+    one already built for `kb` (the CLI's cached one).
     """
     declined = DeclinedLog(log_declined) if log_declined else None
+    conversation = Conversation(kb, matcher)
     stdin, stdout = sys.stdin, sys.stdout
     if not (stdin.isatty() and stdout.isatty()):
-        return run_pipe(kb, stdin=stdin, stdout=stdout, debug=debug, declined_log=declined)
+        return run_pipe(kb, stdin=stdin, stdout=stdout, debug=debug, declined_log=declined, conversation=conversation)
     history = history_file(no_history=no_history)
-    return run_console(kb, history_path=history, debug=debug, declined_log=declined)
+    return run_console(kb, history_path=history, debug=debug, declined_log=declined, conversation=conversation)
