@@ -289,7 +289,8 @@ class Matcher:
 
     # -- scoring -------------------------------------------------------------------------
 
-    def _scores(self, terms: Iterable[str]) -> list[float]:
+    def _scores(self, terms: Iterable[str], message: frozenset[str] = frozenset()) -> list[float]:
+        """Each intent's score for one sentence; `message` holds the terms of the whole message."""
         present = set(terms)
         total = 0.0
         foreign = False
@@ -325,7 +326,8 @@ class Matcher:
             if (
                 foreign
                 or not all(any(c in present for c in slot) for slot in intent.requires)
-                or any(c in present for c in intent.excludes)
+                # "We don't use codes. Do we need the license?": the negation is in another sentence.
+                or any(c in present or c in message for c in intent.excludes)
             ):
                 score *= UNMET_FACTOR
             scores.append(score)
@@ -345,9 +347,10 @@ class Matcher:
         segments = [s for s in _SEGMENT.split(cleaned) if s.strip()]
         if len(segments) > 1:
             segments.insert(0, cleaned)
+        message = frozenset(self._terms(_WORD.findall(cleaned))) if len(segments) > 1 else frozenset()
         best = [0.0] * len(self._intents)
         for number, segment in enumerate(segments):
-            for index, score in enumerate(self._scores(self._terms(_WORD.findall(segment)))):
+            for index, score in enumerate(self._scores(self._terms(_WORD.findall(segment)), message)):
                 # A greeting line on top of a long ticket does not make the ticket small talk.
                 if score > best[index] and (number == 0 or not self._intents[index].smalltalk):
                     best[index] = score
