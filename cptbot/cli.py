@@ -95,10 +95,10 @@ def reply_once(matcher: Matcher, question: str) -> Reply:
     So a message that holds everything an estimate needs ("3 doctors and 8 users, how
     much?") is computed at once, and one that does not says what is missing.
     """
-    from .dialog import Conversation
+    from .dialog import Conversation, one_shot
 
     conversation = Conversation(matcher.kb, matcher)
-    return conversation.respond(conversation.start(), question)[1]
+    return one_shot(conversation.respond(conversation.start(), question)[1])
 
 
 def ask_dict(reply: Reply, question: str) -> dict[str, Any]:

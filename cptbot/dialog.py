@@ -93,6 +93,15 @@ class Reply:
         }
 
 
+UNSURE_NOTE = "You weren't sure of your user count, so I used the AMA's estimate. "
+CHANGE_HINT = "To change a figure say, for example, 'actually 4 doctors'; or say 'start over'."
+
+
+def one_shot(reply: Reply) -> Reply:
+    """The reply for a single message with no conversation to follow (ask, tickets)."""
+    return replace(reply, text=reply.text.replace("\n" + CHANGE_HINT, ""))
+
+
 # -- reading counts out of a message ------------------------------------------------------
 
 
@@ -1023,7 +1032,7 @@ class Conversation:
             f"{d} × {fee.users_per_doctor} = {_plural(est.default_users, 'user')}"
         )
         if state.use_default or est.users == est.default_users:
-            why = "You weren't sure of your user count, so I used the AMA's estimate. " if state.use_default else ""
+            why = UNSURE_NOTE if state.use_default else ""
             lines.append(f"{why}{assumption} (FAQ 6.2).")
         elif est.users < est.default_users:
             lines.append(
@@ -1042,7 +1051,7 @@ class Conversation:
             f"{fee.as_of}). The binding terms come from Optum360, the AMA's distributor: for your practice's "
             f"situation, Practice Fusion recommends contacting Optum360 (FAQ 6.3)."
         )
-        lines.append("To change a figure say, for example, 'actually 4 doctors'; or say 'start over'.")
+        lines.append(CHANGE_HINT)
         text = "\n".join(lines)
         if lead:
             text = f"{lead}\n{text}"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from .dialog import Conversation, Reply
+from .dialog import UNSURE_NOTE, Conversation, Reply, one_shot
 from .errors import InputError
 from .fee import Estimate
 from .knowledge import KnowledgeBase
@@ -231,11 +231,12 @@ def _estimate(conversation: Conversation, about: str, sentence: str) -> tuple[An
                 f"The ticket gives {doctors:,} doctor{'s' if doctors != 1 else ''} but not the number of users, "
                 f"so this uses the AMA's default of {reply.estimate.default_users:,} users."
             )
-            reply = replace(reply, text=f"{lead}\n{rest if first.startswith('OK') and rest else reply.text}")
+            body = (rest if first.startswith("OK") and rest else reply.text).replace(UNSURE_NOTE, "")
+            reply = replace(reply, text=f"{lead}\n{body}")
     if reply.estimate is None and reply.expecting is None and reply.decision != "answer":
         # Nothing about a fee came of the context; answer the question on its own.
         state, reply = conversation.respond(conversation.start(), sentence)
-    return state, _from_reply(sentence, reply)
+    return state, _from_reply(sentence, one_shot(reply))
 
 
 def _from_reply(sentence: str, reply: Reply) -> TicketAnswer:
