@@ -76,6 +76,10 @@ NEAREST_SHARE = 0.6
 UNKNOWN_WEIGHT = 0.8
 UNMET_FACTOR = 0.5
 FOREIGN_WEIGHT = 3.0
+# Naive Bayes tie-break: add-NB_SMOOTHING smoothing; the runner-up may win only from
+# within TIEBREAK_REACH points of the top score.
+NB_SMOOTHING = 0.1
+TIEBREAK_REACH = 5.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,8 @@ class Matcher:
         self._clarify_at = settings.clarify_threshold
         self._margin = settings.clarify_margin
         self._smalltalk_at = settings.smalltalk_threshold
+        self._tiebreak_at = settings.tiebreak_threshold
+        self._tiebreak_confidence = settings.tiebreak_confidence
         self._lead_at = settings.lead_threshold
         self._lead_margin = settings.lead_margin
 
@@ -173,6 +179,7 @@ class Matcher:
         profiles: list[dict[str, float]] = []
         example_words: set[str] = set()
         examples: list[tuple[int, frozenset[str]]] = []
+        sizes: list[int] = []
         for index, intent in enumerate(kb.intents):
             texts = [intent.question] + [
                 e for n, e in enumerate(intent.examples) if exclude is None or exclude != (intent.id, n)
@@ -187,6 +194,7 @@ class Matcher:
                 for term in terms:
                     counts[term] = counts.get(term, 0) + 1
             profiles.append({t: c / len(texts) for t, c in counts.items()})
+            sizes.append(len(texts))
         oos_terms: set[str] = set()
         for text in kb.out_of_scope:
             words = _WORD.findall(clean(text))
@@ -220,6 +228,15 @@ class Matcher:
         for number, (_, terms) in enumerate(examples):
             for term in terms:
                 self._example_postings.setdefault(term, []).append(number)
+        # Naive Bayes over the example questions, to break near ties between the top two:
+        # term -> log P(an example of intent i uses the term), smoothed.
+        self._likelihood = {
+            term: [
+                math.log((p.get(term, 0.0) * n + NB_SMOOTHING) / (n + 2 * NB_SMOOTHING))
+                for p, n in zip(profiles, sizes)
+            ]
+            for term in df
+        }
         self._correct = lru_cache(maxsize=65536)(self._correct_word)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -379,6 +396,13 @@ class Matcher:
         if not candidates:
             return Match(text=text, decision="decline", candidates=(), answer=replies["decline"], notice=notice)
         decision = self._decide([c.score for c in candidates], smalltalk=self._intents[order[0]].smalltalk)
+        if decision == "clarify" and not self._intents[order[0]].smalltalk:
+            winner = self._tiebreak(cleaned, order[0], order[1], scores)
+            if winner is not None:
+                decision = "answer"
+                if winner != order[0]:
+                    order = [winner] + [i for i in order if i != winner]
+                    candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
         if decision == "answer":
             answer = self._intents[order[0]].answer
         elif decision == "clarify":
@@ -388,6 +412,23 @@ class Matcher:
         else:
             answer = replies["decline"]
         return Match(text=text, decision=decision, candidates=candidates, answer=answer, notice=notice)
+
+    def _tiebreak(self, cleaned: str, first: int, second: int, scores: list[float]) -> int | None:
+        """Of two close candidates, the one the example questions make all but certain, if any."""
+        if self._tiebreak_at > 100:
+            return None
+        logs = [0.0, 0.0]
+        for term in set(self._terms(_WORD.findall(cleaned))):
+            likelihood = self._likelihood.get(term)
+            if likelihood is not None:
+                logs[0] += likelihood[first]
+                logs[1] += likelihood[second]
+        share = 1.0 / (1.0 + math.exp(max(-700.0, min(700.0, logs[1] - logs[0]))))
+        winner, share = (first, share) if share >= 0.5 else (second, 1.0 - share)
+        near = scores[winner] >= scores[first] - TIEBREAK_REACH
+        if share >= self._tiebreak_confidence and scores[winner] >= self._tiebreak_at and near:
+            return winner
+        return None
 
     def _decide(self, scores: list[float], *, smalltalk: bool) -> Decision:
         top = scores[0]

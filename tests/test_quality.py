@@ -26,13 +26,14 @@ CLINC_EVERY = 4  # the deterministic sample: every 4th line (4,400 of 17,600)
 
 # (file, group, minimum % right, maximum % answered wrongly) -- measured: right, wrong
 FLOORS = [
-    ("dev.jsonl", "in_scope", 80.0, 4.5),  # measured 83.2, 3.1
-    ("dev.jsonl", "small_talk", 86.0, 3.0),  # measured 89.2, 0.0
+    ("dev.jsonl", "in_scope", 83.0, 4.0),  # measured 85.9, 2.1
+    ("dev.jsonl", "small_talk", 88.0, 3.0),  # measured 91.9, 0.0
     ("dev.jsonl", "out_of_scope", 0.0, 6.0),  # measured -, 3.7 answered
-    ("dev2.jsonl", "in_scope", 67.5, 3.5),  # measured 70.7, 2.5
-    ("dev2.jsonl", "small_talk", 78.0, 3.0),  # measured 81.2, 0.0
-    ("dev2.jsonl", "out_of_scope", 0.0, 10.0),  # measured -, 8.5 answered
-    ("holdout.jsonl", "in_scope", 62.0, 7.0),  # measured 65.0, 5.6
+    ("dev2.jsonl", "in_scope", 75.0, 4.0),  # measured 78.3, 2.5
+    ("dev2.jsonl", "small_talk", 90.0, 3.0),  # measured 93.8, 0.0
+    ("dev2.jsonl", "out_of_scope", 0.0, 11.5),  # measured -, 9.9 answered
+    # The naive-Bayes tie-break traded 2 more wrong answers here for 6 more right ones.
+    ("holdout.jsonl", "in_scope", 66.0, 8.5),  # measured 69.4, 7.5
     ("holdout.jsonl", "small_talk", 80.0, 3.0),  # measured 84.4, 0.0
     ("holdout.jsonl", "out_of_scope", 0.0, 16.0),  # measured -, 14.7 answered
 ]
