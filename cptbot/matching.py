@@ -29,8 +29,33 @@ STOPWORDS = frozenset(
     someone somebody something anything thing things stuff question questions quick wondering wonder
     curious know tell want wanted like would like okay ok yeah yes hey um uh well still even again
     into onto over under up down out off via re fyi btw lol hmm etc same such own other else
-    get got getting let lets go going gonna wanna gotta which whom whose what whats whatever""".split()
+    get got getting let lets go going gonna wanna gotta which whom whose what whats whatever
+    thats theres heres youve weve theyre""".split()
 )
+
+# Chat spellings of plain English words, read as the words they stand for.
+CHAT_WORDS = {
+    "u": "you",
+    "ya": "you",
+    "r": "are",
+    "ur": "your",
+    "wat": "what",
+    "wot": "what",
+    "wht": "what",
+    "abt": "about",
+    "bc": "because",
+    "cuz": "because",
+    "w": "with",
+    "kinda": "kind of",
+    "sorta": "sort of",
+    "gimme": "give me",
+    "lemme": "let me",
+    "plz": "please",
+    "thx": "thanks",
+    "yr": "year",
+    "yrs": "years",
+    "ppl": "people",
+}
 
 # Set phrases of ticket English that carry no question: "please advise", "thanks in advance".
 FILLER_PHRASES = (
@@ -275,6 +300,7 @@ class Matcher:
 
     def _terms(self, words: list[str], *, fuzzy: bool = True) -> list[str]:
         if fuzzy:
+            words = [w for word in words for w in CHAT_WORDS.get(word, word).split()]
             words = [self._correct(w) for w in words]
         terms: list[str] = []
         i = 0

@@ -26,16 +26,20 @@ CLINC_EVERY = 4  # the deterministic sample: every 4th line (4,400 of 17,600)
 
 # (file, group, minimum % right, maximum % answered wrongly) -- measured: right, wrong
 FLOORS = [
-    ("dev.jsonl", "in_scope", 83.0, 4.0),  # measured 85.9, 2.1
+    ("dev.jsonl", "in_scope", 83.5, 3.5),  # measured 86.4, 1.6
     ("dev.jsonl", "small_talk", 88.0, 3.0),  # measured 91.9, 0.0
-    ("dev.jsonl", "out_of_scope", 0.0, 6.0),  # measured -, 3.7 answered
-    ("dev2.jsonl", "in_scope", 75.0, 4.0),  # measured 78.3, 2.5
+    ("dev.jsonl", "out_of_scope", 0.0, 7.0),  # measured -, 4.9 answered
+    ("dev2.jsonl", "in_scope", 76.0, 4.0),  # measured 79.0, 2.5
     ("dev2.jsonl", "small_talk", 90.0, 3.0),  # measured 93.8, 0.0
     ("dev2.jsonl", "out_of_scope", 0.0, 11.5),  # measured -, 9.9 answered
-    # The naive-Bayes tie-break traded 2 more wrong answers here for 6 more right ones.
-    ("holdout.jsonl", "in_scope", 66.0, 8.5),  # measured 69.4, 7.5
+    ("dev3.jsonl", "in_scope", 68.0, 3.5),  # measured 70.9, 1.9
+    ("dev3.jsonl", "small_talk", 75.0, 3.0),  # measured 78.1, 0.0
+    ("dev3.jsonl", "out_of_scope", 0.0, 6.0),  # measured -, 4.3 answered
+    # Never tuned on; the tie-break and later content passes traded wrong answers and
+    # near-topic answers here for right ones (65.6/6.2/13.2 -> 71.2/6.9/17.6).
+    ("holdout.jsonl", "in_scope", 68.0, 8.5),  # measured 71.2, 6.9
     ("holdout.jsonl", "small_talk", 80.0, 3.0),  # measured 84.4, 0.0
-    ("holdout.jsonl", "out_of_scope", 0.0, 16.0),  # measured -, 14.7 answered
+    ("holdout.jsonl", "out_of_scope", 0.0, 19.5),  # measured -, 17.6 answered
 ]
 CLINC_SMALL_TALK_MIN = 64.0  # measured 67.5% recognised (every 4th line; 75.2% on the whole file)
 CLINC_ANSWERED_MAX = 0.8  # measured 0.40% of everyday requests answered
@@ -49,7 +53,7 @@ def matcher() -> Matcher:
 @pytest.fixture(scope="module")
 def reports(matcher: Matcher) -> dict[str, EvalReport]:
     found = {}
-    for name in ("dev.jsonl", "dev2.jsonl", "holdout.jsonl"):
+    for name in ("dev.jsonl", "dev2.jsonl", "dev3.jsonl", "holdout.jsonl"):
         rows, problems = read_labelled(DATA / name)
         assert not problems, problems
         found[name] = evaluate(matcher, rows, name=name)
