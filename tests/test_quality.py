@@ -29,12 +29,14 @@ FLOORS = [
     ("dev.jsonl", "in_scope", 83.5, 3.5),  # measured 86.4, 1.6
     ("dev.jsonl", "small_talk", 88.0, 3.0),  # measured 91.9, 0.0
     ("dev.jsonl", "out_of_scope", 0.0, 7.0),  # measured -, 4.9 answered
-    ("dev2.jsonl", "in_scope", 76.0, 4.0),  # measured 79.0, 2.5
+    ("dev2.jsonl", "in_scope", 77.0, 4.0),  # measured 80.3, 2.5
     ("dev2.jsonl", "small_talk", 90.0, 3.0),  # measured 93.8, 0.0
     ("dev2.jsonl", "out_of_scope", 0.0, 11.5),  # measured -, 9.9 answered
-    ("dev3.jsonl", "in_scope", 68.0, 3.5),  # measured 70.9, 1.9
+    ("dev3.jsonl", "in_scope", 67.0, 4.5),  # measured 70.3, 3.2
     ("dev3.jsonl", "small_talk", 75.0, 3.0),  # measured 78.1, 0.0
     ("dev3.jsonl", "out_of_scope", 0.0, 6.0),  # measured -, 4.3 answered
+    ("dev4_fees.jsonl", "in_scope", 63.0, 8.0),  # measured 66.0, 6.7
+    ("dev4_fees.jsonl", "out_of_scope", 0.0, 14.0),  # measured -, 12.0 answered
     # Never tuned on; the tie-break and later content passes traded wrong answers and
     # near-topic answers here for right ones (65.6/6.2/13.2 -> 71.2/6.9/17.6).
     ("holdout.jsonl", "in_scope", 68.0, 8.5),  # measured 71.2, 6.9
@@ -53,7 +55,7 @@ def matcher() -> Matcher:
 @pytest.fixture(scope="module")
 def reports(matcher: Matcher) -> dict[str, EvalReport]:
     found = {}
-    for name in ("dev.jsonl", "dev2.jsonl", "dev3.jsonl", "holdout.jsonl"):
+    for name in ("dev.jsonl", "dev2.jsonl", "dev3.jsonl", "dev4_fees.jsonl", "holdout.jsonl"):
         rows, problems = read_labelled(DATA / name)
         assert not problems, problems
         found[name] = evaluate(matcher, rows, name=name)
