@@ -254,14 +254,14 @@ class Matcher:
             for term in terms:
                 self._example_postings.setdefault(term, []).append(number)
         # Naive Bayes over the example questions, to break near ties between the top two:
-        # term -> log P(an example of intent i uses the term), smoothed.
-        self._likelihood = {
-            term: [
-                math.log((p.get(term, 0.0) * n + NB_SMOOTHING) / (n + 2 * NB_SMOOTHING))
-                for p, n in zip(profiles, sizes)
-            ]
-            for term in df
-        }
+        # term -> {intent: log P(an example of the intent uses the term)}, smoothed; sparse,
+        # so a term an intent's examples never use has that intent's `_unseen` value.
+        self._unseen = [math.log(NB_SMOOTHING / (n + 2 * NB_SMOOTHING)) for n in sizes]
+        self._likelihood: dict[str, dict[int, float]] = {}
+        for index, (profile, n) in enumerate(zip(profiles, sizes)):
+            for term, share in profile.items():
+                value = math.log((share * n + NB_SMOOTHING) / (n + 2 * NB_SMOOTHING))
+                self._likelihood.setdefault(term, {})[index] = value
         self._correct = lru_cache(maxsize=65536)(self._correct_word)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -447,8 +447,8 @@ class Matcher:
         for term in set(self._terms(_WORD.findall(cleaned))):
             likelihood = self._likelihood.get(term)
             if likelihood is not None:
-                logs[0] += likelihood[first]
-                logs[1] += likelihood[second]
+                logs[0] += likelihood.get(first, self._unseen[first])
+                logs[1] += likelihood.get(second, self._unseen[second])
         share = 1.0 / (1.0 + math.exp(max(-700.0, min(700.0, logs[1] - logs[0]))))
         winner, share = (first, share) if share >= 0.5 else (second, 1.0 - share)
         near = scores[winner] >= scores[first] - TIEBREAK_REACH
