@@ -376,24 +376,18 @@ class Matcher:
             scores.append(score)
         return scores
 
-    def scores(self, text: str) -> dict[str, float]:
-        """Every intent's score for this text, by intent id (for diagnostics and `check`)."""
-        best = self._segment_scores(clean(text))
-        return {intent.id: round(s, 1) for intent, s in zip(self._intents, best)}
-
-    def _segment_scores(self, cleaned: str) -> list[float]:
+    def _segment_scores(self, cleaned: str, message: frozenset[str]) -> list[float]:
         """Each intent's best score over the whole message and each of its sentences.
 
         Small talk in a message that also asks something real ("Hi! Who sells the
-        license?") is pleasantry, not the question: it is scored down.
+        license?") is pleasantry, not the question: it is scored down. `message` holds
+        the terms of the whole message.
         """
-        segments = [s for s in _SEGMENT.split(cleaned) if s.strip()]
-        if len(segments) > 1:
-            segments.insert(0, cleaned)
-        message = frozenset(self._terms(_WORD.findall(cleaned))) if len(segments) > 1 else frozenset()
+        sentences = [s for s in _SEGMENT.split(cleaned) if s.strip()]
+        parts = [message] + [self._terms(_WORD.findall(s)) for s in sentences if len(sentences) > 1]
         best = [0.0] * len(self._intents)
-        for number, segment in enumerate(segments):
-            for index, score in enumerate(self._scores(self._terms(_WORD.findall(segment)), message)):
+        for number, terms in enumerate(parts):
+            for index, score in enumerate(self._scores(terms, message)):
                 # A greeting line on top of a long ticket does not make the ticket small talk.
                 if score > best[index] and (number == 0 or not self._intents[index].smalltalk):
                     best[index] = score
@@ -416,14 +410,15 @@ class Matcher:
         cleaned = clean(text)
         if not _WORD.search(cleaned):
             return Match(text=text, decision="decline", candidates=(), answer=replies["empty"], notice=notice)
-        scores = self._segment_scores(cleaned)
+        message = frozenset(self._terms(_WORD.findall(cleaned)))
+        scores = self._segment_scores(cleaned, message)
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
         if not candidates:
             return Match(text=text, decision="decline", candidates=(), answer=replies["decline"], notice=notice)
         decision = self._decide([c.score for c in candidates], smalltalk=self._intents[order[0]].smalltalk)
         if decision == "clarify" and not self._intents[order[0]].smalltalk:
-            winner = self._tiebreak(cleaned, order[0], order[1], scores)
+            winner = self._tiebreak(message, order[0], order[1], scores)
             if winner is not None:
                 decision = "answer"
                 if winner != order[0]:
@@ -439,12 +434,12 @@ class Matcher:
             answer = replies["decline"]
         return Match(text=text, decision=decision, candidates=candidates, answer=answer, notice=notice)
 
-    def _tiebreak(self, cleaned: str, first: int, second: int, scores: list[float]) -> int | None:
+    def _tiebreak(self, message: frozenset[str], first: int, second: int, scores: list[float]) -> int | None:
         """Of two close candidates, the one the example questions make all but certain, if any."""
         if self._tiebreak_at > 100:
             return None
         logs = [0.0, 0.0]
-        for term in set(self._terms(_WORD.findall(cleaned))):
+        for term in message:
             likelihood = self._likelihood.get(term)
             if likelihood is not None:
                 logs[0] += likelihood.get(first, self._unseen[first])
