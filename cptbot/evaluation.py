@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,10 +209,3 @@ def evaluate(matcher: Matcher, rows: Iterable[Labelled], *, name: str = "") -> E
             report.confusions[key] += 1
             report.examples.setdefault(key, row.text)
     return report
-
-
-def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, list[Labelled], list[str]]]:
-    """(name, rows, problems) for each labelled file, read lazily."""
-    for path in paths:
-        rows, problems = read_labelled(path)
-        yield str(path), rows, problems
