@@ -35,15 +35,15 @@ FLOORS = [
     ("dev3.jsonl", "in_scope", 67.0, 4.5),  # measured 70.3, 3.2
     ("dev3.jsonl", "small_talk", 75.0, 3.0),  # measured 78.1, 0.0
     ("dev3.jsonl", "out_of_scope", 0.0, 6.0),  # measured -, 4.3 answered
-    ("dev4_fees.jsonl", "in_scope", 63.0, 8.0),  # measured 66.0, 6.7
-    ("dev4_fees.jsonl", "out_of_scope", 0.0, 14.0),  # measured -, 12.0 answered
+    ("dev4_fees.jsonl", "in_scope", 63.0, 8.0),  # measured 65.3, 6.7
+    ("dev4_fees.jsonl", "out_of_scope", 0.0, 14.0),  # measured -, 10.0 answered
     # Never tuned on; the tie-break and later content passes traded wrong answers and
-    # near-topic answers here for right ones (65.6/6.2/13.2 -> 71.2/6.9/17.6).
-    ("holdout.jsonl", "in_scope", 68.0, 8.5),  # measured 71.2, 6.9
+    # near-topic answers here for right ones (65.6/6.2/13.2 -> 70.6/7.5/17.6).
+    ("holdout.jsonl", "in_scope", 68.0, 8.5),  # measured 70.6, 7.5
     ("holdout.jsonl", "small_talk", 80.0, 3.0),  # measured 84.4, 0.0
     ("holdout.jsonl", "out_of_scope", 0.0, 19.5),  # measured -, 17.6 answered
 ]
-CLINC_SMALL_TALK_MIN = 64.0  # measured 67.5% recognised (every 4th line; 75.2% on the whole file)
+CLINC_SMALL_TALK_MIN = 64.0  # measured 65.0% recognised (every 4th line; 74.0% on the whole file)
 CLINC_ANSWERED_MAX = 0.8  # measured 0.40% of everyday requests answered
 
 
