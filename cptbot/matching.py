@@ -201,6 +201,9 @@ class Matcher:
         phrase_words = {w for p in self._phrases if len(p) > 1 for w in p}
 
         self._intents = kb.intents
+        # Greetings and thanks in a ticket-style example are pleasantry, not what it asks.
+        chatter = {c for i in kb.intents if i.smalltalk for slot in i.requires for c in slot}
+        chatter -= {c for i in kb.intents if not i.smalltalk for slot in i.requires for c in slot}
         profiles: list[dict[str, float]] = []
         example_words: set[str] = set()
         examples: list[tuple[int, frozenset[str]]] = []
@@ -214,6 +217,8 @@ class Matcher:
                 words = _WORD.findall(clean(text))
                 example_words.update(words)
                 terms = frozenset(self._terms(words, fuzzy=False))
+                if not intent.smalltalk:
+                    terms -= chatter
                 if terms:
                     examples.append((index, terms))
                 for term in terms:
@@ -248,7 +253,8 @@ class Matcher:
             for term in profile:
                 self._postings.setdefault(term, []).append(index)
         self._example_intent = [index for index, _ in examples]
-        self._example_mass = [sum(self._weight[t] for t in terms) for _, terms in examples]
+        # Half of each example's weight: Dice is shared / (half the question + half the example).
+        self._example_half_mass = [sum(self._weight[t] for t in terms) / 2.0 for _, terms in examples]
         self._example_postings: dict[str, list[int]] = {}
         for number, (_, terms) in enumerate(examples):
             for term in terms:
@@ -338,7 +344,8 @@ class Matcher:
         total = 0.0
         foreign = False
         covered = [0.0] * len(self._intents)
-        shared: dict[int, float] = {}
+        shared = [0.0] * len(self._example_intent)
+        touched: set[int] = set()
         for term in present:
             weight = self._weight.get(term)
             if weight is None:
@@ -352,16 +359,22 @@ class Matcher:
             total += weight
             for index in self._postings.get(term, ()):
                 covered[index] += weight
-            for number in self._example_postings.get(term, ()):
-                shared[number] = shared.get(number, 0.0) + weight
+            numbers = self._example_postings.get(term)
+            if numbers:
+                touched.update(numbers)
+                for number in numbers:
+                    shared[number] += weight
         if not total:
             return covered
+        # Dice similarity to each example that shares a term; each intent keeps its best.
         nearest = [0.0] * len(self._intents)
-        for number, common in shared.items():
-            dice = 2.0 * common / (total + self._example_mass[number])
-            index = self._example_intent[number]
-            if dice > nearest[index]:
-                nearest[index] = dice
+        half = total / 2.0
+        half_mass = self._example_half_mass
+        owner = self._example_intent
+        for number in touched:
+            dice = shared[number] / (half + half_mass[number])
+            if dice > nearest[owner[number]]:
+                nearest[owner[number]] = dice
         scores = []
         for intent, cover, near in zip(self._intents, covered, nearest):
             score = 100.0 * (NEAREST_SHARE * near + (1.0 - NEAREST_SHARE) * cover / total)
