@@ -43,8 +43,7 @@ class MatchSettings:
     smalltalk_threshold: float
     max_chars: int
     qualified_concepts: tuple[str, ...] = ()
-    tiebreak_threshold: float = 101.0
-    tiebreak_confidence: float = 1.0
+    classifier_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -283,7 +282,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             "smalltalk_threshold",
             "max_chars",
         },
-        optional={"qualified_concepts", "tiebreak_threshold", "tiebreak_confidence"},
+        optional={"qualified_concepts", "classifier_weight"},
     )
     matching = MatchSettings(
         answer_threshold=float(r.number(m, "answer_threshold", "settings.matching", low=0, high=100)),
@@ -293,12 +292,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         lead_margin=float(r.number(m, "lead_margin", "settings.matching", low=0, high=100)),
         smalltalk_threshold=float(r.number(m, "smalltalk_threshold", "settings.matching", low=0, high=100)),
         max_chars=r.number(m, "max_chars", "settings.matching", low=100, high=1_000_000, integer=True),
-        tiebreak_threshold=float(r.number(m, "tiebreak_threshold", "settings.matching", low=0, high=101))
-        if "tiebreak_threshold" in m
-        else 101.0,
-        tiebreak_confidence=float(r.number(m, "tiebreak_confidence", "settings.matching", low=0.5, high=1))
-        if "tiebreak_confidence" in m
-        else 1.0,
+        classifier_weight=float(r.number(m, "classifier_weight", "settings.matching", low=0, high=1))
+        if "classifier_weight" in m
+        else 0.0,
         qualified_concepts=tuple(text for text, _ in r.texts(m, "qualified_concepts", "settings.matching"))
         if "qualified_concepts" in m
         else (),

@@ -101,10 +101,10 @@ NEAREST_SHARE = 0.6
 UNKNOWN_WEIGHT = 0.8
 UNMET_FACTOR = 0.5
 FOREIGN_WEIGHT = 3.0
-# Naive Bayes tie-break: add-NB_SMOOTHING smoothing; the runner-up may win only from
-# within TIEBREAK_REACH points of the top score.
+# Naive Bayes over the example questions: add-NB_SMOOTHING smoothing; its log-odds are
+# divided by NB_TEMPERATURE, as independent words make it overconfident.
 NB_SMOOTHING = 0.1
-TIEBREAK_REACH = 5.0
+NB_TEMPERATURE = 2.0
 
 
 @dataclass(frozen=True)
@@ -184,8 +184,7 @@ class Matcher:
         self._clarify_at = settings.clarify_threshold
         self._margin = settings.clarify_margin
         self._smalltalk_at = settings.smalltalk_threshold
-        self._tiebreak_at = settings.tiebreak_threshold
-        self._tiebreak_confidence = settings.tiebreak_confidence
+        self._classifier_weight = settings.classifier_weight
         self._lead_at = settings.lead_threshold
         self._lead_margin = settings.lead_margin
 
@@ -252,6 +251,8 @@ class Matcher:
         for index, profile in enumerate(profiles):
             for term in profile:
                 self._postings.setdefault(term, []).append(index)
+        # Two examples of one intent with the same terms score alike: keep one.
+        examples = list(dict.fromkeys(examples))
         self._example_intent = [index for index, _ in examples]
         # Half of each example's weight: Dice is shared / (half the question + half the example).
         self._example_half_mass = [sum(self._weight[t] for t in terms) / 2.0 for _, terms in examples]
@@ -259,15 +260,15 @@ class Matcher:
         for number, (_, terms) in enumerate(examples):
             for term in terms:
                 self._example_postings.setdefault(term, []).append(number)
-        # Naive Bayes over the example questions, to break near ties between the top two:
-        # term -> {intent: log P(an example of the intent uses the term)}, smoothed; sparse,
-        # so a term an intent's examples never use has that intent's `_unseen` value.
+        # Naive Bayes over the example questions: term -> {intent: log P(an example of the
+        # intent uses the term) - log P(it does not appear in any)}, smoothed; sparse, so an
+        # intent whose examples never use the term is at its `_unseen` baseline.
         self._unseen = [math.log(NB_SMOOTHING / (n + 2 * NB_SMOOTHING)) for n in sizes]
-        self._likelihood: dict[str, dict[int, float]] = {}
+        self._evidence: dict[str, dict[int, float]] = {}
         for index, (profile, n) in enumerate(zip(profiles, sizes)):
             for term, share in profile.items():
                 value = math.log((share * n + NB_SMOOTHING) / (n + 2 * NB_SMOOTHING))
-                self._likelihood.setdefault(term, {})[index] = value
+                self._evidence.setdefault(term, {})[index] = value - self._unseen[index]
         self._correct = lru_cache(maxsize=65536)(self._correct_word)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -345,7 +346,7 @@ class Matcher:
         foreign = False
         covered = [0.0] * len(self._intents)
         shared = [0.0] * len(self._example_intent)
-        touched: set[int] = set()
+        lists: list[list[int]] = []
         for term in present:
             weight = self._weight.get(term)
             if weight is None:
@@ -361,7 +362,7 @@ class Matcher:
                 covered[index] += weight
             numbers = self._example_postings.get(term)
             if numbers:
-                touched.update(numbers)
+                lists.append(numbers)
                 for number in numbers:
                     shared[number] += weight
         if not total:
@@ -371,7 +372,7 @@ class Matcher:
         half = total / 2.0
         half_mass = self._example_half_mass
         owner = self._example_intent
-        for number in touched:
+        for number in set().union(*lists):
             dice = shared[number] / (half + half_mass[number])
             if dice > nearest[owner[number]]:
                 nearest[owner[number]] = dice
@@ -424,47 +425,52 @@ class Matcher:
         if not _WORD.search(cleaned):
             return Match(text=text, decision="decline", candidates=(), answer=replies["empty"], notice=notice)
         message = frozenset(self._terms(_WORD.findall(cleaned)))
-        scores = self._segment_scores(cleaned, message)
+        similarity = self._segment_scores(cleaned, message)
+        scores = similarity
+        if self._classifier_weight:
+            keep = 1.0 - self._classifier_weight
+            posterior = self._posterior(message)
+            scores = [
+                s if i.smalltalk else s * (keep + self._classifier_weight * p)
+                for s, p, i in zip(similarity, posterior, self._intents)
+            ]
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
         if not candidates:
             return Match(text=text, decision="decline", candidates=(), answer=replies["decline"], notice=notice)
-        decision = self._decide([c.score for c in candidates], smalltalk=self._intents[order[0]].smalltalk)
-        if decision == "clarify" and not self._intents[order[0]].smalltalk:
-            winner = self._tiebreak(message, order[0], order[1], scores)
-            if winner is not None:
-                decision = "answer"
-                if winner != order[0]:
-                    order = [winner] + [i for i in order if i != winner]
-                    candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
+        decision = self._decide(
+            [c.score for c in candidates], smalltalk=self._intents[order[0]].smalltalk, similarity=similarity[order[0]]
+        )
         if decision == "answer":
             answer = self._intents[order[0]].answer
         elif decision == "clarify":
-            candidates = tuple(c for c in candidates if c.score >= self._clarify_at) or candidates[:1]
+            candidates = (
+                tuple(c for c, i in zip(candidates, order) if similarity[i] >= self._clarify_at) or candidates[:1]
+            )
             lead = replies["clarify_one" if len(candidates) == 1 else "clarify"]
             answer = lead + "\n" + "\n".join(f"{n}. {c.question}" for n, c in enumerate(candidates, 1))
         else:
             answer = replies["decline"]
         return Match(text=text, decision=decision, candidates=candidates, answer=answer, notice=notice)
 
-    def _tiebreak(self, message: frozenset[str], first: int, second: int, scores: list[float]) -> int | None:
-        """Of two close candidates, the one the example questions make all but certain, if any."""
-        if self._tiebreak_at > 100:
-            return None
-        logs = [0.0, 0.0]
+    def _posterior(self, message: frozenset[str]) -> list[float]:
+        """How likely each intent is, by naive Bayes over the terms of its example questions."""
+        known = 0
+        logs = [0.0] * len(self._intents)
         for term in message:
-            likelihood = self._likelihood.get(term)
-            if likelihood is not None:
-                logs[0] += likelihood.get(first, self._unseen[first])
-                logs[1] += likelihood.get(second, self._unseen[second])
-        share = 1.0 / (1.0 + math.exp(max(-700.0, min(700.0, logs[1] - logs[0]))))
-        winner, share = (first, share) if share >= 0.5 else (second, 1.0 - share)
-        near = scores[winner] >= scores[first] - TIEBREAK_REACH
-        if share >= self._tiebreak_confidence and scores[winner] >= self._tiebreak_at and near:
-            return winner
-        return None
+            evidence = self._evidence.get(term)
+            if evidence is not None:
+                known += 1
+                for index, value in evidence.items():
+                    logs[index] += value
+        logs = [log + known * unseen for log, unseen in zip(logs, self._unseen)]
+        top = max(logs)
+        odds = [math.exp((log - top) / NB_TEMPERATURE) for log in logs]
+        total = sum(odds)
+        return [o / total for o in odds]
 
-    def _decide(self, scores: list[float], *, smalltalk: bool) -> Decision:
+    def _decide(self, scores: list[float], *, smalltalk: bool, similarity: float) -> Decision:
+        """Answer on a clear, confident lead; clarify what is similar enough to an intent; else decline."""
         top = scores[0]
         second = scores[1] if len(scores) > 1 else 0.0
         if smalltalk:
@@ -474,7 +480,7 @@ class Matcher:
             return "answer"
         if top >= self._lead_at and top - second >= self._lead_margin:
             return "answer"
-        if top >= self._clarify_at:
+        if similarity >= self._clarify_at:
             return "clarify"
         return "decline"
 

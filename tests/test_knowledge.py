@@ -65,6 +65,13 @@ BROKEN = [
         "    max_chars: lots",
     ),
     (
+        "classifier weight out of range",
+        "max_chars: 1000",
+        "max_chars: 1000\n    classifier_weight: 1.5",
+        r"settings.matching: field 'classifier_weight' is 1.5, allowed 0 to 1",
+        "    classifier_weight: 1.5",
+    ),
+    (
         "wrong type (text for true/false)",
         "    smalltalk: true",
         '    smalltalk: "yes"',

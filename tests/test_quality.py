@@ -26,25 +26,27 @@ CLINC_EVERY = 4  # the deterministic sample: every 4th line (4,400 of 17,600)
 
 # (file, group, minimum % right, maximum % answered wrongly) -- measured: right, wrong
 FLOORS = [
-    ("dev.jsonl", "in_scope", 83.5, 3.5),  # measured 86.4, 1.6
-    ("dev.jsonl", "small_talk", 88.0, 3.0),  # measured 91.9, 0.0
-    ("dev.jsonl", "out_of_scope", 0.0, 7.0),  # measured -, 4.9 answered
-    ("dev2.jsonl", "in_scope", 77.0, 4.0),  # measured 80.3, 2.5
-    ("dev2.jsonl", "small_talk", 90.0, 3.0),  # measured 93.8, 0.0
-    ("dev2.jsonl", "out_of_scope", 0.0, 11.5),  # measured -, 9.9 answered
-    ("dev3.jsonl", "in_scope", 67.0, 4.5),  # measured 70.3, 3.2
-    ("dev3.jsonl", "small_talk", 75.0, 3.0),  # measured 78.1, 0.0
-    ("dev3.jsonl", "out_of_scope", 0.0, 6.0),  # measured -, 4.3 answered
-    ("dev4_fees.jsonl", "in_scope", 63.0, 8.0),  # measured 65.3, 6.7
-    ("dev4_fees.jsonl", "out_of_scope", 0.0, 14.0),  # measured -, 10.0 answered
-    # Never tuned on; the tie-break and later content passes traded wrong answers and
-    # near-topic answers here for right ones (65.6/6.2/13.2 -> 70.6/7.5/17.6).
-    ("holdout.jsonl", "in_scope", 68.0, 8.5),  # measured 70.6, 7.5
-    ("holdout.jsonl", "small_talk", 80.0, 3.0),  # measured 84.4, 0.0
-    ("holdout.jsonl", "out_of_scope", 0.0, 19.5),  # measured -, 17.6 answered
+    ("dev.jsonl", "in_scope", 84.5, 3.0),  # measured 87.4, 1.6
+    ("dev.jsonl", "small_talk", 92.0, 3.0),  # measured 97.3, 0.0
+    ("dev.jsonl", "out_of_scope", 0.0, 8.0),  # measured -, 6.2 answered
+    ("dev2.jsonl", "in_scope", 85.0, 2.0),  # measured 87.9, 0.6
+    ("dev2.jsonl", "small_talk", 94.0, 3.0),  # measured 100.0, 0.0
+    ("dev2.jsonl", "out_of_scope", 0.0, 8.0),  # measured -, 5.6 answered
+    ("dev3.jsonl", "in_scope", 83.5, 2.5),  # measured 86.7, 1.3
+    ("dev3.jsonl", "small_talk", 80.0, 3.0),  # measured 84.4, 0.0
+    ("dev3.jsonl", "out_of_scope", 0.0, 9.0),  # measured -, 7.1 answered
+    ("dev4_fees.jsonl", "in_scope", 71.5, 3.5),  # measured 74.7, 2.0
+    ("dev4_fees.jsonl", "out_of_scope", 0.0, 8.0),  # measured -, 6.0 answered
+    # Never tuned on.
+    ("holdout.jsonl", "in_scope", 73.0, 3.5),  # measured 76.2, 1.9
+    ("holdout.jsonl", "small_talk", 84.0, 3.0),  # measured 87.5, 0.0
+    ("holdout.jsonl", "out_of_scope", 0.0, 15.0),  # measured -, 13.2 answered
+    # Every 5th line of the eight phrasing sets whose other lines are FAQ examples; never tuned on.
+    ("holdout2.jsonl", "in_scope", 71.5, 3.0),  # measured 74.5, 1.6
+    ("holdout2.jsonl", "out_of_scope", 0.0, 16.0),  # measured -, 14.1 answered
 ]
-CLINC_SMALL_TALK_MIN = 64.0  # measured 65.0% recognised (every 4th line; 74.0% on the whole file)
-CLINC_ANSWERED_MAX = 0.8  # measured 0.40% of everyday requests answered
+CLINC_SMALL_TALK_MIN = 86.0  # measured 89.2% recognised (every 4th line; 92.3% on the whole file)
+CLINC_ANSWERED_MAX = 0.9  # measured 0.68% of everyday requests answered (0.65% on the whole file)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def matcher() -> Matcher:
 @pytest.fixture(scope="module")
 def reports(matcher: Matcher) -> dict[str, EvalReport]:
     found = {}
-    for name in ("dev.jsonl", "dev2.jsonl", "dev3.jsonl", "dev4_fees.jsonl", "holdout.jsonl"):
+    for name in ("dev.jsonl", "dev2.jsonl", "dev3.jsonl", "dev4_fees.jsonl", "holdout.jsonl", "holdout2.jsonl"):
         rows, problems = read_labelled(DATA / name)
         assert not problems, problems
         found[name] = evaluate(matcher, rows, name=name)
