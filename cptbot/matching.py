@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Literal
+from typing import Any, Collection, Iterable, Literal
 
 from .knowledge import Intent, KnowledgeBase
 
@@ -177,7 +177,8 @@ def clean(text: str) -> str:
 class Matcher:
     """Scores questions against one knowledge base; build once, call `match` many times."""
 
-    def __init__(self, kb: KnowledgeBase, *, exclude: tuple[str, int] | None = None) -> None:
+    def __init__(self, kb: KnowledgeBase, *, exclude: Collection[tuple[str, int]] = ()) -> None:
+        """Index `kb`; `exclude` names examples, as (intent id, position), to leave out."""
         self.kb = kb
         settings = kb.matching
         self._answer_at = settings.answer_threshold
@@ -208,9 +209,7 @@ class Matcher:
         examples: list[tuple[int, frozenset[str]]] = []
         sizes: list[int] = []
         for index, intent in enumerate(kb.intents):
-            texts = [intent.question] + [
-                e for n, e in enumerate(intent.examples) if exclude is None or exclude != (intent.id, n)
-            ]
+            texts = [intent.question] + [e for n, e in enumerate(intent.examples) if (intent.id, n) not in exclude]
             counts: dict[str, int] = {}
             for text in texts:
                 words = _WORD.findall(clean(text))
