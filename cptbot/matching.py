@@ -201,6 +201,8 @@ class Matcher:
         phrase_words = {w for p in self._phrases if len(p) > 1 for w in p}
 
         self._intents = kb.intents
+        self._requires = [tuple(frozenset(slot) for slot in intent.requires) for intent in kb.intents]
+        self._excludes = [frozenset(intent.excludes) for intent in kb.intents]
         # Greetings and thanks in a ticket-style example are pleasantry, not what it asks.
         chatter = {c for i in kb.intents if i.smalltalk for slot in i.requires for c in slot}
         chatter -= {c for i in kb.intents if not i.smalltalk for slot in i.requires for c in slot}
@@ -376,14 +378,14 @@ class Matcher:
             if dice > nearest[owner[number]]:
                 nearest[owner[number]] = dice
         scores = []
-        for intent, cover, near in zip(self._intents, covered, nearest):
+        for requires, excludes, cover, near in zip(self._requires, self._excludes, covered, nearest):
             score = 100.0 * (NEAREST_SHARE * near + (1.0 - NEAREST_SHARE) * cover / total)
             # A topic only the out-of-scope examples name ("refund") is one no intent answers.
             if (
                 foreign
-                or not all(any(c in present for c in slot) for slot in intent.requires)
+                or any(present.isdisjoint(slot) for slot in requires)
                 # "We don't use codes. Do we need the license?": the negation is in another sentence.
-                or any(c in present or c in message for c in intent.excludes)
+                or not (excludes.isdisjoint(present) and excludes.isdisjoint(message))
             ):
                 score *= UNMET_FACTOR
             scores.append(score)
