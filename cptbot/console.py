@@ -333,7 +333,8 @@ class Console:
         rule = (
             f"(answered at {settings.answer_threshold:g} or more with a lead of {settings.clarify_margin:g}, "
             f"or at {settings.lead_threshold:g} with a lead of {settings.lead_margin:g}; "
-            f"clarified from {settings.clarify_threshold:g}; declined below)"
+            f"otherwise clarified when the best match's word similarity (before the classifier's "
+            f"weighting) reaches {settings.clarify_threshold:g}; declined below)"
         )
         out.append(("class:meta", wrap(rule, width) + "\n"))
         return out

@@ -2,7 +2,8 @@
 
 A question is normalised (Unicode, case, punctuation), typos are corrected against the
 FAQ's own vocabulary, words and phrases are mapped to the FAQ's concepts, and every
-intent is scored by how much of the question it covers.  An intent whose required
+intent is scored by how much of the question it covers, weighted by how sure a naive
+Bayes classifier over the example questions is of it.  An intent whose required
 concepts the question does not mention cannot be answered, only offered; words the FAQ
 has never seen count against every intent, so near-topic questions are declined.
 """
