@@ -44,6 +44,7 @@ class MatchSettings:
     max_chars: int
     qualified_concepts: tuple[str, ...] = ()
     classifier_weight: float = 0.0
+    answer_probability: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class KnowledgeBase:
     intents: tuple[Intent, ...]
     concepts: Mapping[str, tuple[str, ...]]
     out_of_scope: tuple[str, ...]
+    background: tuple[str, ...]
     replies: Mapping[str, str]
     fee: FeeSettings
     matching: MatchSettings
@@ -247,7 +249,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         "file",
         1,
         required={"title", "sources", "behaviours", "settings", "replies", "concepts", "intents"},
-        optional={"out_of_scope"},
+        optional={"out_of_scope", "background"},
     )
     title = r.text(top, "title", "file")
 
@@ -282,7 +284,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             "smalltalk_threshold",
             "max_chars",
         },
-        optional={"qualified_concepts", "classifier_weight"},
+        optional={"qualified_concepts", "classifier_weight", "answer_probability"},
     )
     matching = MatchSettings(
         answer_threshold=float(r.number(m, "answer_threshold", "settings.matching", low=0, high=100)),
@@ -294,6 +296,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         max_chars=r.number(m, "max_chars", "settings.matching", low=100, high=1_000_000, integer=True),
         classifier_weight=float(r.number(m, "classifier_weight", "settings.matching", low=0, high=1))
         if "classifier_weight" in m
+        else 0.0,
+        answer_probability=float(r.number(m, "answer_probability", "settings.matching", low=0, high=1))
+        if "answer_probability" in m
         else 0.0,
         qualified_concepts=tuple(text for text, _ in r.texts(m, "qualified_concepts", "settings.matching"))
         if "qualified_concepts" in m
@@ -428,6 +433,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
     out_of_scope: tuple[str, ...] = ()
     if "out_of_scope" in top:
         out_of_scope = tuple(text for text, _ in r.texts(top, "out_of_scope", "out_of_scope"))
+    background: tuple[str, ...] = ()
+    if "background" in top:
+        background = tuple(text for text, _ in r.texts(top, "background", "background"))
 
     return KnowledgeBase(
         path=r.path,
@@ -437,6 +445,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         intents=tuple(intents),
         concepts=MappingProxyType(concepts),
         out_of_scope=out_of_scope,
+        background=background,
         replies=MappingProxyType(replies),
         fee=fee,
         matching=matching,

@@ -72,6 +72,13 @@ BROKEN = [
         "    classifier_weight: 1.5",
     ),
     (
+        "answer probability out of range",
+        "max_chars: 1000",
+        "max_chars: 1000\n    answer_probability: -0.2",
+        r"settings.matching: field 'answer_probability' is -0.2, allowed 0 to 1",
+        "    answer_probability: -0.2",
+    ),
+    (
         "wrong type (text for true/false)",
         "    smalltalk: true",
         '    smalltalk: "yes"',
