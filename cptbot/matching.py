@@ -3,9 +3,10 @@
 A question is normalised (Unicode, case, punctuation), typos are corrected against the
 FAQ's own vocabulary, words and phrases are mapped to the FAQ's concepts, and every
 intent is scored by how much of the question it covers, weighted by how sure a naive
-Bayes classifier over the example questions is of it.  An intent whose required
-concepts the question does not mention cannot be answered, only offered; words the FAQ
-has never seen count against every intent, so near-topic questions are declined.
+Bayes classifier over the example questions is of it (its classes include "none of our
+business", learnt from out-of-scope and everyday examples).  An intent whose required
+concepts the question does not mention is scored down; words the FAQ has never seen
+count against every intent, so near-topic questions are declined.
 """
 
 from __future__ import annotations
@@ -92,20 +93,18 @@ _SUFFIXES = ("ies", "es", "s", "ed", "ing", "ly")
 _NUMBER = "number"
 _YEAR = "<year>"
 
-# Scoring: NEAREST_SHARE of an intent's score is its nearest example's weighted Dice
-# similarity to the question, the rest is the share of the question's weight that the
-# intent's vocabulary covers; a word the FAQ has never seen weighs UNKNOWN_WEIGHT of the
-# rarest known term; unmet required concepts or small talk beside a real question
-# multiply the score by UNMET_FACTOR; words only out-of-scope examples use weigh
-# FOREIGN_WEIGHT times the rarest known term.
-NEAREST_SHARE = 0.6
+# Similarity: the share of the question's weight that an intent's vocabulary covers; a
+# word the FAQ has never seen weighs UNKNOWN_WEIGHT of the rarest known term; unmet
+# required concepts or small talk beside a real question multiply the score by
+# UNMET_FACTOR; words only out-of-scope examples use weigh FOREIGN_WEIGHT times the
+# rarest known term.
 UNKNOWN_WEIGHT = 0.8
 UNMET_FACTOR = 0.5
 FOREIGN_WEIGHT = 3.0
 # Naive Bayes over the example questions: add-NB_SMOOTHING smoothing; its log-odds are
 # divided by NB_TEMPERATURE, as independent words make it overconfident.
-NB_SMOOTHING = 0.1
-NB_TEMPERATURE = 2.0
+NB_SMOOTHING = 0.02
+NB_TEMPERATURE = 1.0
 
 
 @dataclass(frozen=True)
@@ -187,6 +186,7 @@ class Matcher:
         self._margin = settings.clarify_margin
         self._smalltalk_at = settings.smalltalk_threshold
         self._classifier_weight = settings.classifier_weight
+        self._probability_at = settings.answer_probability
         self._lead_at = settings.lead_threshold
         self._lead_margin = settings.lead_margin
 
@@ -207,30 +207,31 @@ class Matcher:
         # Greetings and thanks in a ticket-style example are pleasantry, not what it asks.
         chatter = {c for i in kb.intents if i.smalltalk for slot in i.requires for c in slot}
         chatter -= {c for i in kb.intents if not i.smalltalk for slot in i.requires for c in slot}
-        profiles: list[dict[str, float]] = []
+        profiles: list[set[str]] = []
         example_words: set[str] = set()
-        examples: list[tuple[int, frozenset[str]]] = []
-        sizes: list[int] = []
+        # The classifier's documents: (class, feature counts); the intents, then out of scope.
+        documents: list[tuple[int, dict[str, int]]] = []
         for index, intent in enumerate(kb.intents):
             texts = [intent.question] + [e for n, e in enumerate(intent.examples) if (intent.id, n) not in exclude]
-            counts: dict[str, int] = {}
+            vocabulary: set[str] = set()
             for text in texts:
                 words = _WORD.findall(clean(text))
                 example_words.update(words)
-                terms = frozenset(self._terms(words, fuzzy=False))
-                if not intent.smalltalk:
-                    terms -= chatter
-                if terms:
-                    examples.append((index, terms))
-                for term in terms:
-                    counts[term] = counts.get(term, 0) + 1
-            profiles.append({t: c / len(texts) for t, c in counts.items()})
-            sizes.append(len(texts))
+                terms = self._terms(words, fuzzy=False)
+                documents.append((index, self._features(words, terms)))
+                vocabulary.update(terms if intent.smalltalk else set(terms) - chatter)
+            profiles.append(vocabulary)
+        outside = len(kb.intents)
         oos_terms: set[str] = set()
         for text in kb.out_of_scope:
             words = _WORD.findall(clean(text))
             example_words.update(words)
-            oos_terms.update(self._terms(words, fuzzy=False))
+            terms = self._terms(words, fuzzy=False)
+            oos_terms.update(terms)
+            documents.append((outside, self._features(words, terms)))
+        for text in kb.background:
+            words = _WORD.findall(clean(text))
+            documents.append((outside, self._features(words, self._terms(words, fuzzy=False))))
 
         self._vocabulary = sorted((singles | phrase_words | example_words) - STOPWORDS)
         self._known = frozenset(self._vocabulary) | STOPWORDS
@@ -248,29 +249,12 @@ class Matcher:
             self._weight[term] = FOREIGN_WEIGHT * self._w_max
         # Of those, the concepts veto: the author grouped them as a topic the FAQ does not cover.
         self._foreign = frozenset(t for t in foreign if t in kb.concepts)
-        # term -> intents that know it; term -> examples that use it
+        # term -> intents that know it
         self._postings: dict[str, list[int]] = {}
         for index, profile in enumerate(profiles):
             for term in profile:
                 self._postings.setdefault(term, []).append(index)
-        # Two examples of one intent with the same terms score alike: keep one.
-        examples = list(dict.fromkeys(examples))
-        self._example_intent = [index for index, _ in examples]
-        # Half of each example's weight: Dice is shared / (half the question + half the example).
-        self._example_half_mass = [sum(self._weight[t] for t in terms) / 2.0 for _, terms in examples]
-        self._example_postings: dict[str, list[int]] = {}
-        for number, (_, terms) in enumerate(examples):
-            for term in terms:
-                self._example_postings.setdefault(term, []).append(number)
-        # Naive Bayes over the example questions: term -> {intent: log P(an example of the
-        # intent uses the term) - log P(it does not appear in any)}, smoothed; sparse, so an
-        # intent whose examples never use the term is at its `_unseen` baseline.
-        self._unseen = [math.log(NB_SMOOTHING / (n + 2 * NB_SMOOTHING)) for n in sizes]
-        self._evidence: dict[str, dict[int, float]] = {}
-        for index, (profile, n) in enumerate(zip(profiles, sizes)):
-            for term, share in profile.items():
-                value = math.log((share * n + NB_SMOOTHING) / (n + 2 * NB_SMOOTHING))
-                self._evidence.setdefault(term, {})[index] = value - self._unseen[index]
+        self._train(documents, classes=outside + 1)
         self._correct = lru_cache(maxsize=65536)(self._correct_word)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -339,6 +323,64 @@ class Matcher:
                 i += 1
         return terms
 
+    @staticmethod
+    def _features(words: list[str], terms: list[str]) -> dict[str, int]:
+        """Counts of the classifier's features: terms and plain words, single and in pairs.
+
+        Terms carry the FAQ's concepts and typo corrections; plain words keep what terms drop
+        ("who", "how", "why"), which tells "who sells it" from "how do I get it".
+        """
+        counts: dict[str, int] = {}
+        for kind, tokens in (
+            ("t", terms),
+            ("w", ["#" if w.isdigit() else w for w in words if len(w) > 1 or w.isdigit()]),
+        ):
+            grams = [f"{kind} {t}" for t in tokens] + [f"{kind} {a} {b}" for a, b in zip(tokens, tokens[1:])]
+            for gram in grams:
+                counts[gram] = counts.get(gram, 0) + 1
+        return counts
+
+    def _vector(self, counts: dict[str, int]) -> dict[str, float]:
+        """TF-IDF weights of known features, each kind (terms, words) scaled to unit length."""
+        vector: dict[str, float] = {}
+        norms = {"t": 0.0, "w": 0.0}
+        idf = self._idf
+        for feature, count in counts.items():
+            weight = idf.get(feature)
+            if weight is not None:
+                value = (1.0 + math.log(count)) * weight
+                vector[feature] = value
+                norms[feature[0]] += value * value
+        for feature, value in vector.items():
+            vector[feature] = value / math.sqrt(norms[feature[0]])
+        return vector
+
+    def _train(self, documents: list[tuple[int, dict[str, int]]], *, classes: int) -> None:
+        """Fit multinomial naive Bayes on TF-IDF vectors of (class, feature counts) documents."""
+        df: dict[str, int] = {}
+        for _, counts in documents:
+            for feature in counts:
+                df[feature] = df.get(feature, 0) + 1
+        size = len(documents)
+        self._idf = {f: math.log((1 + size) / (1 + d)) + 1.0 for f, d in df.items()}
+        mass: dict[str, dict[int, float]] = {}
+        totals = [0.0] * classes
+        members = [0] * classes
+        for index, counts in documents:
+            members[index] += 1
+            for feature, value in self._vector(counts).items():
+                row = mass.setdefault(feature, {})
+                row[index] = row.get(index, 0.0) + value
+                totals[index] += value
+        alpha, features = NB_SMOOTHING, len(df)
+        # log P(feature | class) = log(mass + alpha) - log(total + alpha * features): kept sparse
+        # as the class's `_base` for a feature it never saw plus `_evidence` for one it did.
+        self._prior = [math.log(m / size) if m else -math.inf for m in members]
+        self._base = [math.log(alpha) - math.log(t + alpha * features) for t in totals]
+        self._evidence = {
+            f: {c: math.log(v + alpha) - math.log(alpha) for c, v in row.items()} for f, row in mass.items()
+        }
+
     # -- scoring -------------------------------------------------------------------------
 
     def _scores(self, terms: Iterable[str], message: frozenset[str] = frozenset()) -> list[float]:
@@ -347,8 +389,6 @@ class Matcher:
         total = 0.0
         foreign = False
         covered = [0.0] * len(self._intents)
-        shared = [0.0] * len(self._example_intent)
-        lists: list[list[int]] = []
         for term in present:
             weight = self._weight.get(term)
             if weight is None:
@@ -362,25 +402,11 @@ class Matcher:
             total += weight
             for index in self._postings.get(term, ()):
                 covered[index] += weight
-            numbers = self._example_postings.get(term)
-            if numbers:
-                lists.append(numbers)
-                for number in numbers:
-                    shared[number] += weight
         if not total:
             return covered
-        # Dice similarity to each example that shares a term; each intent keeps its best.
-        nearest = [0.0] * len(self._intents)
-        half = total / 2.0
-        half_mass = self._example_half_mass
-        owner = self._example_intent
-        for number in set().union(*lists):
-            dice = shared[number] / (half + half_mass[number])
-            if dice > nearest[owner[number]]:
-                nearest[owner[number]] = dice
         scores = []
-        for requires, excludes, cover, near in zip(self._requires, self._excludes, covered, nearest):
-            score = 100.0 * (NEAREST_SHARE * near + (1.0 - NEAREST_SHARE) * cover / total)
+        for requires, excludes, cover in zip(self._requires, self._excludes, covered):
+            score = 100.0 * cover / total
             # A topic only the out-of-scope examples name ("refund") is one no intent answers.
             if (
                 foreign
@@ -426,12 +452,14 @@ class Matcher:
         cleaned = clean(text)
         if not _WORD.search(cleaned):
             return Match(text=text, decision="decline", candidates=(), answer=replies["empty"], notice=notice)
-        message = frozenset(self._terms(_WORD.findall(cleaned)))
+        words = _WORD.findall(cleaned)
+        terms = self._terms(words)
+        message = frozenset(terms)
         similarity = self._segment_scores(cleaned, message)
         scores = similarity
+        posterior = self._posterior(self._features(words, terms))
         if self._classifier_weight:
             keep = 1.0 - self._classifier_weight
-            posterior = self._posterior(message)
             scores = [
                 s if i.smalltalk else s * (keep + self._classifier_weight * p)
                 for s, p, i in zip(similarity, posterior, self._intents)
@@ -441,7 +469,10 @@ class Matcher:
         if not candidates:
             return Match(text=text, decision="decline", candidates=(), answer=replies["decline"], notice=notice)
         decision = self._decide(
-            [c.score for c in candidates], smalltalk=self._intents[order[0]].smalltalk, similarity=similarity[order[0]]
+            [c.score for c in candidates],
+            smalltalk=self._intents[order[0]].smalltalk,
+            similarity=similarity[order[0]],
+            probability=posterior[order[0]],
         )
         if decision == "answer":
             answer = self._intents[order[0]].answer
@@ -455,30 +486,26 @@ class Matcher:
             answer = replies["decline"]
         return Match(text=text, decision=decision, candidates=candidates, answer=answer, notice=notice)
 
-    def _posterior(self, message: frozenset[str]) -> list[float]:
-        """How likely each intent is, by naive Bayes over the terms of its example questions."""
-        known = 0
-        logs = [0.0] * len(self._intents)
-        for term in message:
-            evidence = self._evidence.get(term)
-            if evidence is not None:
-                known += 1
-                for index, value in evidence.items():
-                    logs[index] += value
-        logs = [log + known * unseen for log, unseen in zip(logs, self._unseen)]
+    def _posterior(self, features: dict[str, int]) -> list[float]:
+        """How likely each class is (the intents, then out of scope), by naive Bayes."""
+        vector = self._vector(features)
+        logs = [prior + base * sum(vector.values()) for prior, base in zip(self._prior, self._base)]
+        for feature, value in vector.items():
+            for index, evidence in self._evidence[feature].items():
+                logs[index] += value * evidence
         top = max(logs)
         odds = [math.exp((log - top) / NB_TEMPERATURE) for log in logs]
         total = sum(odds)
         return [o / total for o in odds]
 
-    def _decide(self, scores: list[float], *, smalltalk: bool, similarity: float) -> Decision:
+    def _decide(self, scores: list[float], *, smalltalk: bool, similarity: float, probability: float) -> Decision:
         """Answer on a clear, confident lead; clarify what is similar enough to an intent; else decline."""
         top = scores[0]
         second = scores[1] if len(scores) > 1 else 0.0
         if smalltalk:
             # "Did you mean: Hello?" helps nobody: small talk is answered or declined.
-            return "answer" if top >= self._smalltalk_at and top - second >= self._margin else "decline"
-        if top >= self._answer_at and top - second >= self._margin:
+            return "answer" if top >= self._smalltalk_at else "decline"
+        if top >= self._answer_at and top - second >= self._margin and probability >= self._probability_at:
             return "answer"
         if top >= self._lead_at and top - second >= self._lead_margin:
             return "answer"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cptbot import Candidate, Match, Matcher, load_faq
+from cptbot import Candidate, Match, Matcher, load_faq, parse_faq
 
 KB = load_faq()
 MATCHER = Matcher(KB)
@@ -30,6 +32,31 @@ def test_declines_everyday_requests_that_are_not_about_the_cpt_license(question)
     assert match.decision == "decline"
     assert match.label is None and match.intent is None
     assert match.answer == KB.replies["decline"]
+
+
+def test_background_requests_teach_the_classifier_what_to_decline():
+    mini = (Path(__file__).parent / "data" / "mini_faq.yaml").read_text(encoding="utf-8")
+    weighted = "    max_chars: 1000\n    classifier_weight: 0.9\n    answer_probability: 0.9\n"
+    mini = mini.replace("    max_chars: 1000\n", weighted)
+    background = "background:\n  - how much is a gym membership\n  - price of a parking permit\n  - fishing fee\n"
+    question = "how much is a gym card"
+    assert Matcher(parse_faq(mini)).match(question).decision == "answer"
+    taught = Matcher(parse_faq(mini + background))
+    assert taught.match(question).decision != "answer"
+    assert taught.match("how much is a library card").intent == "card_price"
+
+
+@pytest.mark.parametrize(
+    ("question", "label"),
+    [
+        ("who do we buy the cpt licence from", "4"),
+        ("how do we go about getting the cpt licence", "6.3"),
+        ("why is the licence billed separately and not in my PF subscription", "6.5"),
+    ],
+)
+def test_question_words_tell_apart_answers_that_share_their_topic(question, label):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) == ("answer", label)
 
 
 @pytest.mark.parametrize(
