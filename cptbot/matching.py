@@ -101,10 +101,13 @@ _YEAR = "<year>"
 UNKNOWN_WEIGHT = 0.8
 UNMET_FACTOR = 0.5
 FOREIGN_WEIGHT = 3.0
-# Naive Bayes over the example questions: add-NB_SMOOTHING smoothing; its log-odds are
-# divided by NB_TEMPERATURE, as independent words make it overconfident.
+# Naive Bayes over TF-IDF vectors of the examples: add-NB_SMOOTHING smoothing; its
+# log-odds are divided by NB_TEMPERATURE.
 NB_SMOOTHING = 0.02
 NB_TEMPERATURE = 1.0
+# A feature only out-of-scope examples use is kept when at least MIN_DF of them use it: the
+# everyday background has thousands of one-off words, which would only slow loading.
+MIN_DF = 2
 
 
 @dataclass(frozen=True)
@@ -358,11 +361,14 @@ class Matcher:
     def _train(self, documents: list[tuple[int, dict[str, int]]], *, classes: int) -> None:
         """Fit multinomial naive Bayes on TF-IDF vectors of (class, feature counts) documents."""
         df: dict[str, int] = {}
-        for _, counts in documents:
+        answerable: set[str] = set()
+        for index, counts in documents:
             for feature in counts:
                 df[feature] = df.get(feature, 0) + 1
+            if index < classes - 1:
+                answerable.update(counts)
         size = len(documents)
-        self._idf = {f: math.log((1 + size) / (1 + d)) + 1.0 for f, d in df.items()}
+        self._idf = {f: math.log((1 + size) / (1 + d)) + 1.0 for f, d in df.items() if d >= MIN_DF or f in answerable}
         mass: dict[str, dict[int, float]] = {}
         totals = [0.0] * classes
         members = [0] * classes
