@@ -331,7 +331,8 @@ class Console:
             out.append(("class:option", head))
             out.append(("", wrap(candidate.question, width - len(head)).replace("\n", "\n" + " " * len(head)) + "\n"))
         rule = (
-            f"(answered at {settings.answer_threshold:g} or more with a lead of {settings.clarify_margin:g}, "
+            f"(answered at {settings.answer_threshold:g} or more with a lead of {settings.clarify_margin:g} "
+            f"when the classifier gives it {settings.answer_probability:.0%} or more, "
             f"or at {settings.lead_threshold:g} with a lead of {settings.lead_margin:g}; "
             f"otherwise clarified when the best match's word similarity (before the classifier's "
             f"weighting) reaches {settings.clarify_threshold:g}; declined below)"
