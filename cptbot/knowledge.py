@@ -430,12 +430,10 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             )
         )
 
-    out_of_scope: tuple[str, ...] = ()
-    if "out_of_scope" in top:
-        out_of_scope = tuple(text for text, _ in r.texts(top, "out_of_scope", "out_of_scope"))
-    background: tuple[str, ...] = ()
-    if "background" in top:
-        background = tuple(text for text, _ in r.texts(top, "background", "background"))
+    out_of_scope, background = (
+        tuple(text for text, _ in r.texts(top, key, key)) if key in top else ()
+        for key in ("out_of_scope", "background")
+    )
 
     return KnowledgeBase(
         path=r.path,

@@ -354,9 +354,8 @@ class Matcher:
                 value = (1.0 + math.log(count)) * weight
                 vector[feature] = value
                 norms[feature[0]] += value * value
-        for feature, value in vector.items():
-            vector[feature] = value / math.sqrt(norms[feature[0]])
-        return vector
+        scale = {kind: 1.0 / math.sqrt(norm) for kind, norm in norms.items() if norm}
+        return {feature: value * scale[feature[0]] for feature, value in vector.items()}
 
     def _train(self, documents: list[tuple[int, dict[str, int]]], *, classes: int) -> None:
         """Fit multinomial naive Bayes on TF-IDF vectors of (class, feature counts) documents."""
@@ -381,6 +380,7 @@ class Matcher:
         alpha, features = NB_SMOOTHING, len(df)
         # log P(feature | class) = log(mass + alpha) - log(total + alpha * features): kept sparse
         # as the class's `_base` for a feature it never saw plus `_evidence` for one it did.
+        # `features` counts the pruned one-off words too (the thresholds were chosen so).
         self._prior = [math.log(m / size) if m else -math.inf for m in members]
         self._base = [math.log(alpha) - math.log(t + alpha * features) for t in totals]
         self._evidence = {
@@ -495,7 +495,8 @@ class Matcher:
     def _posterior(self, features: dict[str, int]) -> list[float]:
         """How likely each class is (the intents, then out of scope), by naive Bayes."""
         vector = self._vector(features)
-        logs = [prior + base * sum(vector.values()) for prior, base in zip(self._prior, self._base)]
+        mass = sum(vector.values())
+        logs = [prior + base * mass for prior, base in zip(self._prior, self._base)]
         for feature, value in vector.items():
             for index, evidence in self._evidence[feature].items():
                 logs[index] += value * evidence
