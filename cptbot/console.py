@@ -334,11 +334,23 @@ class Console:
             f"(answered at {settings.answer_threshold:g} or more with a lead of {settings.clarify_margin:g} "
             f"when the classifier gives it {settings.answer_probability:.0%} or more, "
             f"or at {settings.lead_threshold:g} with a lead of {settings.lead_margin:g}; "
+            f"{self._topic_rule()}"
             f"otherwise clarified when the best match's word similarity (before the classifier's "
             f"weighting) reaches {settings.clarify_threshold:g}; declined below)"
         )
         out.append(("class:meta", wrap(rule, width) + "\n"))
         return out
+
+    def _topic_rule(self) -> str:
+        settings = self.kb.matching
+        topics = sorted(self.conversation.matcher.topics)
+        if settings.topic_threshold is None or not topics:
+            return ""
+        return (
+            f"a question naming one of this FAQ's own topics ({', '.join(topics)}) is answered at "
+            f"{settings.topic_threshold:g} with a lead of {settings.topic_margin:g} when the classifier "
+            f"gives it {settings.topic_probability:.0%} or more; "
+        )
 
     def _estimate(self, width: int) -> Fragments:
         # The console does not run the estimate itself: it asks the conversation for one,

@@ -45,6 +45,9 @@ class MatchSettings:
     qualified_concepts: tuple[str, ...] = ()
     classifier_weight: float = 0.0
     answer_probability: float = 0.0
+    topic_threshold: float | None = None
+    topic_margin: float = 0.0
+    topic_probability: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,11 @@ class _Reader:
             raise self.fail(f"{where}: field '{key}' must be non-empty text, got {_kind(value)}", parent.lines[key])
         return " ".join(value.split())
 
-    def number(self, parent: _Map, key: str, where: str, *, low: float, high: float, integer: bool = False) -> Any:
+    def number(
+        self, parent: _Map, key: str, where: str, *, low: float, high: float, integer: bool = False, default: Any = ...
+    ) -> Any:
+        if default is not ... and key not in parent:
+            return default
         value = parent[key]
         kinds = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
@@ -189,7 +196,7 @@ class _Reader:
             raise self.fail(f"{where}: field '{key}' must be {expected}, got {_kind(value)}", parent.lines[key])
         if not low <= value <= high:
             raise self.fail(f"{where}: field '{key}' is {value}, allowed {low:g} to {high:g}", parent.lines[key])
-        return value
+        return value if integer else float(value)
 
     def texts(self, parent: _Map, key: str, where: str, *, minimum: int = 0) -> tuple[tuple[str, int], ...]:
         value = parent[key]
@@ -284,22 +291,28 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             "smalltalk_threshold",
             "max_chars",
         },
-        optional={"qualified_concepts", "classifier_weight", "answer_probability"},
+        optional={
+            "qualified_concepts",
+            "classifier_weight",
+            "answer_probability",
+            "topic_threshold",
+            "topic_margin",
+            "topic_probability",
+        },
     )
     matching = MatchSettings(
-        answer_threshold=float(r.number(m, "answer_threshold", "settings.matching", low=0, high=100)),
-        clarify_threshold=float(r.number(m, "clarify_threshold", "settings.matching", low=0, high=100)),
-        clarify_margin=float(r.number(m, "clarify_margin", "settings.matching", low=0, high=100)),
-        lead_threshold=float(r.number(m, "lead_threshold", "settings.matching", low=0, high=100)),
-        lead_margin=float(r.number(m, "lead_margin", "settings.matching", low=0, high=100)),
-        smalltalk_threshold=float(r.number(m, "smalltalk_threshold", "settings.matching", low=0, high=100)),
+        answer_threshold=r.number(m, "answer_threshold", "settings.matching", low=0, high=100),
+        clarify_threshold=r.number(m, "clarify_threshold", "settings.matching", low=0, high=100),
+        clarify_margin=r.number(m, "clarify_margin", "settings.matching", low=0, high=100),
+        lead_threshold=r.number(m, "lead_threshold", "settings.matching", low=0, high=100),
+        lead_margin=r.number(m, "lead_margin", "settings.matching", low=0, high=100),
+        smalltalk_threshold=r.number(m, "smalltalk_threshold", "settings.matching", low=0, high=100),
         max_chars=r.number(m, "max_chars", "settings.matching", low=100, high=1_000_000, integer=True),
-        classifier_weight=float(r.number(m, "classifier_weight", "settings.matching", low=0, high=1))
-        if "classifier_weight" in m
-        else 0.0,
-        answer_probability=float(r.number(m, "answer_probability", "settings.matching", low=0, high=1))
-        if "answer_probability" in m
-        else 0.0,
+        classifier_weight=r.number(m, "classifier_weight", "settings.matching", low=0, high=1, default=0.0),
+        answer_probability=r.number(m, "answer_probability", "settings.matching", low=0, high=1, default=0.0),
+        topic_threshold=r.number(m, "topic_threshold", "settings.matching", low=0, high=100, default=None),
+        topic_margin=r.number(m, "topic_margin", "settings.matching", low=0, high=100, default=0.0),
+        topic_probability=r.number(m, "topic_probability", "settings.matching", low=0, high=1, default=0.0),
         qualified_concepts=tuple(text for text, _ in r.texts(m, "qualified_concepts", "settings.matching"))
         if "qualified_concepts" in m
         else (),

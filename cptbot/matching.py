@@ -192,6 +192,9 @@ class Matcher:
         self._probability_at = settings.answer_probability
         self._lead_at = settings.lead_threshold
         self._lead_margin = settings.lead_margin
+        self._topic_at = settings.topic_threshold
+        self._topic_margin = settings.topic_margin
+        self._topic_probability = settings.topic_probability
 
         self._qualified = frozenset(settings.qualified_concepts)
         self._phrases: dict[tuple[str, ...], str] = {tuple(p.split()): "" for p in FILLER_PHRASES}
@@ -214,6 +217,9 @@ class Matcher:
         example_words: set[str] = set()
         # The classifier's documents: (class, feature counts); the intents, then out of scope.
         documents: list[tuple[int, dict[str, int]]] = []
+        named: dict[str, int] = {}
+        everyday: set[str] = set()
+        answered = 0
         for index, intent in enumerate(kb.intents):
             texts = [intent.question] + [e for n, e in enumerate(intent.examples) if (intent.id, n) not in exclude]
             vocabulary: set[str] = set()
@@ -223,6 +229,10 @@ class Matcher:
                 terms = self._terms(words, fuzzy=False)
                 documents.append((index, self._features(words, terms)))
                 vocabulary.update(terms if intent.smalltalk else set(terms) - chatter)
+                if not intent.smalltalk:
+                    answered += 1
+                    for concept in set(terms) & kb.concepts.keys():
+                        named[concept] = named.get(concept, 0) + 1
             profiles.append(vocabulary)
         outside = len(kb.intents)
         oos_terms: set[str] = set()
@@ -234,7 +244,15 @@ class Matcher:
             documents.append((outside, self._features(words, terms)))
         for text in kb.background:
             words = _WORD.findall(clean(text))
-            documents.append((outside, self._features(words, self._terms(words, fuzzy=False))))
+            terms = self._terms(words, fuzzy=False)
+            documents.append((outside, self._features(words, terms)))
+            everyday.update(terms)
+        # The FAQ's own topics ("CPT", "Optum"): concepts at least 1% of the answers' examples
+        # name and no everyday background line does. A question naming one is answered on a
+        # lower bar; without a background list nothing is known to be everyday, so none is.
+        self.topics = frozenset(
+            c for c, n in named.items() if kb.background and c not in everyday and n >= max(1.0, answered / 100)
+        )
 
         self._vocabulary = sorted((singles | phrase_words | example_words) - STOPWORDS)
         self._known = frozenset(self._vocabulary) | STOPWORDS
@@ -479,6 +497,7 @@ class Matcher:
             smalltalk=self._intents[order[0]].smalltalk,
             similarity=similarity[order[0]],
             probability=posterior[order[0]],
+            topical=not self.topics.isdisjoint(message),
         )
         if decision == "answer":
             answer = self._intents[order[0]].answer
@@ -505,16 +524,29 @@ class Matcher:
         total = sum(odds)
         return [o / total for o in odds]
 
-    def _decide(self, scores: list[float], *, smalltalk: bool, similarity: float, probability: float) -> Decision:
-        """Answer on a clear, confident lead; clarify what is similar enough to an intent; else decline."""
+    def _decide(
+        self, scores: list[float], *, smalltalk: bool, similarity: float, probability: float, topical: bool
+    ) -> Decision:
+        """Answer on a clear, confident lead; clarify what is similar enough to an intent; else decline.
+
+        `topical`: the question names one of the FAQ's own topics, so a lower bar is safe.
+        """
         top = scores[0]
-        second = scores[1] if len(scores) > 1 else 0.0
+        lead = top - (scores[1] if len(scores) > 1 else 0.0)
         if smalltalk:
             # "Did you mean: Hello?" helps nobody: small talk is answered or declined.
             return "answer" if top >= self._smalltalk_at else "decline"
-        if top >= self._answer_at and top - second >= self._margin and probability >= self._probability_at:
+        if top >= self._answer_at and lead >= self._margin and probability >= self._probability_at:
             return "answer"
-        if top >= self._lead_at and top - second >= self._lead_margin:
+        if top >= self._lead_at and lead >= self._lead_margin:
+            return "answer"
+        if (
+            topical
+            and self._topic_at is not None
+            and top >= self._topic_at
+            and lead >= self._topic_margin
+            and probability >= self._topic_probability
+        ):
             return "answer"
         if similarity >= self._clarify_at:
             return "clarify"

@@ -156,6 +156,11 @@ def answer_ticket(bot: Conversation | KnowledgeBase, text: str) -> Ticket:
         else:
             kinds.append("context")
 
+    # "We are a two doctor office and got the CPT letter." tells the size but asks nothing:
+    # when another sentence asks about the fee, it is context for that one.
+    asked = [k == "fee" and _asks(s) for s, k in zip(sentences, kinds, strict=True)]
+    if any(asked):
+        kinds = ["context" if k == "fee" and not a else k for k, a in zip(kinds, asked, strict=True)]
     # What the ticket says about the practice: everything but the other questions.
     about = " ".join(s for s, k in zip(sentences, kinds, strict=True) if k in ("fee", "context", "pleasantry"))
 

@@ -181,6 +181,12 @@ def test_why_lists_the_top_candidates_with_scores(kb):
         assert re.search(rf"{candidate.score:.1f}\s+FAQ {re.escape(candidate.label)}\s", screen.text), candidate
 
 
+def test_why_states_the_lower_bar_for_questions_naming_the_faqs_own_topics(kb):
+    _, screen = console(kb, lines(WHO_SELLS, "/why") + CTRL_D)
+    topics = ", ".join(sorted(Matcher(kb).topics))
+    assert "cpt" in topics and f"own topics ({topics}) is answered at" in screen.words
+
+
 def test_topics_lists_every_question_the_bot_answers_grouped_by_label(kb):
     _, screen = console(kb, lines("/topics") + CTRL_D)
     for intent in kb.intents:

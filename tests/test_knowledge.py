@@ -79,6 +79,13 @@ BROKEN = [
         "    answer_probability: -0.2",
     ),
     (
+        "topic threshold out of range",
+        "max_chars: 1000",
+        "max_chars: 1000\n    topic_threshold: 120",
+        r"settings.matching: field 'topic_threshold' is 120, allowed 0 to 100",
+        "    topic_threshold: 120",
+    ),
+    (
         "wrong type (text for true/false)",
         "    smalltalk: true",
         '    smalltalk: "yes"',

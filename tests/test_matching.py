@@ -46,6 +46,25 @@ def test_background_requests_teach_the_classifier_what_to_decline():
     assert taught.match("how much is a library card").intent == "card_price"
 
 
+def test_a_question_naming_a_topic_only_the_faq_uses_is_answered_on_the_lower_topic_bar():
+    mini = (Path(__file__).parent / "data" / "mini_faq.yaml").read_text(encoding="utf-8")
+    weighted = "    max_chars: 1000\n    classifier_weight: 0.9\n"
+    topic = weighted + "    topic_threshold: 20\n    topic_margin: 10\n    topic_probability: 0.5\n"
+    background = "background:\n  - how much is a gym membership\n  - price of a parking permit\n  - fishing fee\n"
+    plain = Matcher(parse_faq(mini.replace("    max_chars: 1000\n", weighted) + background))
+    topical = Matcher(parse_faq(mini.replace("    max_chars: 1000\n", topic) + background))
+    # Opening hours: no background line names them, so they are the FAQ's own topic.
+    question = "library hours for students during exams"
+    assert plain.match(question).decision == "clarify"
+    assert (topical.match(question).decision, topical.match(question).intent) == ("answer", "opening_hours")
+    # A card is also a gym's ("membership"): everyday, so the usual bar still applies.
+    assert topical.match("how much is a gym card").decision != "answer"
+    # Once the background names opening hours too, they are no longer the FAQ's own.
+    pool = background + "  - when does the pool open\n"
+    everyday = Matcher(parse_faq(mini.replace("    max_chars: 1000\n", topic) + pool))
+    assert everyday.match(question).decision == "clarify"
+
+
 @pytest.mark.parametrize(
     ("question", "label"),
     [
