@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from array import array
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Collection, Iterable, Literal
@@ -361,19 +362,19 @@ class Matcher:
                 counts[gram] = counts.get(gram, 0) + 1
         return counts
 
-    def _vector(self, counts: dict[str, int]) -> dict[str, float]:
-        """TF-IDF weights of known features, each kind (terms, words) scaled to unit length."""
-        vector: dict[str, float] = {}
+    def _vector(self, counts: dict[str, int]) -> dict[int, float]:
+        """TF-IDF weights of known features by row, each kind (terms, words) scaled to unit length."""
+        weighted: list[tuple[int, str, float]] = []
         norms = {"t": 0.0, "w": 0.0}
-        idf = self._idf
+        rows, idf = self._rows, self._idf
         for feature, count in counts.items():
-            weight = idf.get(feature)
-            if weight is not None:
-                value = (1.0 + math.log(count)) * weight
-                vector[feature] = value
+            row = rows.get(feature)
+            if row is not None:
+                value = (1.0 + math.log(count)) * idf[row]
+                weighted.append((row, feature[0], value))
                 norms[feature[0]] += value * value
         scale = {kind: 1.0 / math.sqrt(norm) for kind, norm in norms.items() if norm}
-        return {feature: value * scale[feature[0]] for feature, value in vector.items()}
+        return {row: value * scale[kind] for row, kind, value in weighted}
 
     def _train(self, documents: list[tuple[int, dict[str, int]]], *, classes: int) -> None:
         """Fit multinomial naive Bayes on TF-IDF vectors of (class, feature counts) documents."""
@@ -385,15 +386,17 @@ class Matcher:
             if index < classes - 1:
                 answerable.update(counts)
         size = len(documents)
-        self._idf = {f: math.log((1 + size) / (1 + d)) + 1.0 for f, d in df.items() if d >= MIN_DF or f in answerable}
-        mass: dict[str, dict[int, float]] = {}
+        kept = [f for f, d in df.items() if d >= MIN_DF or f in answerable]
+        # Features by row number, the model in flat arrays: a cached matcher loads in a few ms.
+        self._rows = {f: row for row, f in enumerate(kept)}
+        self._idf = array("d", (math.log((1 + size) / (1 + df[f])) + 1.0 for f in kept))
+        mass: list[dict[int, float]] = [{} for _ in kept]
         totals = [0.0] * classes
         members = [0] * classes
         for index, counts in documents:
             members[index] += 1
-            for feature, value in self._vector(counts).items():
-                row = mass.setdefault(feature, {})
-                row[index] = row.get(index, 0.0) + value
+            for row, value in self._vector(counts).items():
+                mass[row][index] = mass[row].get(index, 0.0) + value
                 totals[index] += value
         alpha, features = NB_SMOOTHING, len(df)
         # log P(feature | class) = log(mass + alpha) - log(total + alpha * features): kept sparse
@@ -401,9 +404,15 @@ class Matcher:
         # `features` counts the pruned one-off words too (the thresholds were chosen so).
         self._prior = [math.log(m / size) if m else -math.inf for m in members]
         self._base = [math.log(alpha) - math.log(t + alpha * features) for t in totals]
-        self._evidence = {
-            f: {c: math.log(v + alpha) - math.log(alpha) for c, v in row.items()} for f, row in mass.items()
-        }
+        # Row r's classes and evidence are `_classes[j]`, `_evidence[j]` for j in `_start[r]` .. `_start[r + 1]`.
+        self._start = array("l", [0])
+        self._classes = array("H")
+        self._evidence = array("d")
+        for row in mass:
+            for index, value in row.items():
+                self._classes.append(index)
+                self._evidence.append(math.log(value + alpha) - math.log(alpha))
+            self._start.append(len(self._classes))
 
     # -- scoring -------------------------------------------------------------------------
 
@@ -516,9 +525,10 @@ class Matcher:
         vector = self._vector(features)
         mass = sum(vector.values())
         logs = [prior + base * mass for prior, base in zip(self._prior, self._base)]
-        for feature, value in vector.items():
-            for index, evidence in self._evidence[feature].items():
-                logs[index] += value * evidence
+        start, classes, evidence = self._start, self._classes, self._evidence
+        for row, value in vector.items():
+            for j in range(start[row], start[row + 1]):
+                logs[classes[j]] += value * evidence[j]
         top = max(logs)
         odds = [math.exp((log - top) / NB_TEMPERATURE) for log in logs]
         total = sum(odds)
