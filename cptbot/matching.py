@@ -185,17 +185,19 @@ class Matcher:
         """Index `kb`; `exclude` names examples, as (intent id, position), to leave out."""
         self.kb = kb
         settings = kb.matching
-        self._answer_at = settings.answer_threshold
         self._clarify_at = settings.clarify_threshold
-        self._margin = settings.clarify_margin
         self._smalltalk_at = settings.smalltalk_threshold
         self._classifier_weight = settings.classifier_weight
-        self._probability_at = settings.answer_probability
-        self._lead_at = settings.lead_threshold
-        self._lead_margin = settings.lead_margin
-        self._topic_at = settings.topic_threshold
-        self._topic_margin = settings.topic_margin
-        self._topic_probability = settings.topic_probability
+        # Bars to answer at: (least top score, least lead over the runner-up, least probability).
+        self._bars = (
+            (settings.answer_threshold, settings.clarify_margin, settings.answer_probability),
+            (settings.lead_threshold, settings.lead_margin, 0.0),
+        )
+        self._topic_bar = (
+            None
+            if settings.topic_threshold is None
+            else (settings.topic_threshold, settings.topic_margin, settings.topic_probability)
+        )
 
         self._qualified = frozenset(settings.qualified_concepts)
         self._phrases: dict[tuple[str, ...], str] = {tuple(p.split()): "" for p in FILLER_PHRASES}
@@ -251,8 +253,9 @@ class Matcher:
         # The FAQ's own topics ("CPT", "Optum"): concepts at least 1% of the answers' examples
         # name and no everyday background line does. A question naming one is answered on a
         # lower bar; without a background list nothing is known to be everyday, so none is.
-        self.topics = frozenset(
-            c for c, n in named.items() if kb.background and c not in everyday and n >= max(1.0, answered / 100)
+        common = max(1.0, answered / 100)
+        self.topics = (
+            frozenset(c for c, n in named.items() if c not in everyday and n >= common) if everyday else frozenset()
         )
 
         self._vocabulary = sorted((singles | phrase_words | example_words) - STOPWORDS)
@@ -546,17 +549,8 @@ class Matcher:
         if smalltalk:
             # "Did you mean: Hello?" helps nobody: small talk is answered or declined.
             return "answer" if top >= self._smalltalk_at else "decline"
-        if top >= self._answer_at and lead >= self._margin and probability >= self._probability_at:
-            return "answer"
-        if top >= self._lead_at and lead >= self._lead_margin:
-            return "answer"
-        if (
-            topical
-            and self._topic_at is not None
-            and top >= self._topic_at
-            and lead >= self._topic_margin
-            and probability >= self._topic_probability
-        ):
+        bars = self._bars + (self._topic_bar,) if topical and self._topic_bar else self._bars
+        if any(top >= least and lead >= ahead and probability >= sure for least, ahead, sure in bars):
             return "answer"
         if similarity >= self._clarify_at:
             return "clarify"
