@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .dialog import Conversation
 from .errors import CptbotError, StateError
+from .fee import Estimate
 from .knowledge import KnowledgeBase, load_faq
 from .matching import Matcher
 from .ticket import answer_ticket
@@ -88,21 +89,12 @@ class MatchResponse(BaseModel):
     alternatives: list[Alternative]
 
 
-class EstimateBody(BaseModel):
-    doctors: int
-    users: int
-    rate: int
-    annual_fee: int
-    default_users: int
-    default_fee: int
-
-
 class ConverseResponse(BaseModel):
     reply: str
     decision: Literal["answer", "clarify", "decline", "ask"]
     label: str | None
     expecting: Literal["doctors", "users"] | None
-    estimate: EstimateBody | None
+    estimate: Estimate | None
     state: dict[str, Any] = Field(description="Send this back unchanged as `state` with the next turn.")
 
 
@@ -113,7 +105,7 @@ class TicketAnswerBody(BaseModel):
     intent: str | None
     answer: str
     expecting: Literal["doctors", "users"] | None
-    estimate: EstimateBody | None
+    estimate: Estimate | None
 
 
 class TicketResponse(BaseModel):
