@@ -186,6 +186,7 @@ class Matcher:
         self.kb = kb
         settings = kb.matching
         self._clarify_at = settings.clarify_threshold
+        self._clarify_score = settings.clarify_score
         self._smalltalk_at = settings.smalltalk_threshold
         self._classifier_weight = settings.classifier_weight
         # Bars to answer at: (least top score, least lead over the runner-up, least probability).
@@ -552,7 +553,9 @@ class Matcher:
         bars = self._bars + (self._topic_bar,) if topical and self._topic_bar else self._bars
         if any(top >= least and lead >= ahead and probability >= sure for least, ahead, sure in bars):
             return "answer"
-        if similarity >= self._clarify_at:
+        # Similar words with the classifier sure it is none of these ("is the fee tax
+        # deductible?"): offering the options would only suggest answers that do not fit.
+        if similarity >= self._clarify_at and top >= self._clarify_score:
             return "clarify"
         return "decline"
 

@@ -34,6 +34,33 @@ def test_declines_everyday_requests_that_are_not_about_the_cpt_license(question)
     assert match.answer == KB.replies["decline"]
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "would the AMA charge count as a deductible business expense",
+        "if I change practices can my CPT licence come with me",
+        "what is the penalty if we bill cpt codes without the licence",
+        "does the ama licence also cover hcpcs codes",
+    ],
+)
+def test_near_topic_questions_the_faq_cannot_answer_are_declined_not_offered_options(question):
+    match = MATCHER.match(question)
+    assert match.decision == "decline"
+    assert match.answer == KB.replies["decline"]
+
+
+def test_similar_words_are_clarified_only_when_the_classifier_leaves_a_score_to_offer():
+    mini = (Path(__file__).parent / "data" / "mini_faq.yaml").read_text(encoding="utf-8")
+    weighted = "    max_chars: 1000\n    classifier_weight: 0.9\n"
+    oos = "out_of_scope:\n  - is the card fee tax deductible\n  - do you sell gift cards\n"
+    question = "is the card fee deductible"
+    plain = Matcher(parse_faq(mini.replace("    max_chars: 1000\n", weighted) + oos))
+    floored = Matcher(parse_faq(mini.replace("    max_chars: 1000\n", weighted + "    clarify_score: 10\n") + oos))
+    assert plain.match(question).decision == "clarify"
+    assert floored.match(question).decision == "decline"
+    assert floored.match("library card price").decision == "answer"
+
+
 def test_background_requests_teach_the_classifier_what_to_decline():
     mini = (Path(__file__).parent / "data" / "mini_faq.yaml").read_text(encoding="utf-8")
     weighted = "    max_chars: 1000\n    classifier_weight: 0.9\n    answer_probability: 0.9\n"
