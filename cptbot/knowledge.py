@@ -63,6 +63,7 @@ class Intent:
     requires: tuple[tuple[str, ...], ...]
     excludes: tuple[str, ...] = ()
     smalltalk: bool = False
+    strict: bool = False
     line: int = 0
 
 
@@ -382,7 +383,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             where,
             line,
             required={"id", "source", "question", "answer", "examples"},
-            optional={"requires", "excludes", "smalltalk"},
+            optional={"requires", "excludes", "smalltalk", "strict"},
         )
         intent_id = r.text(item, "id", where)
         where = f"intent '{intent_id}'"
@@ -427,11 +428,10 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             for name in excludes:
                 if name not in concepts:
                     raise r.fail(f"{where}: 'excludes' names unknown concept '{name}'", item.lines["excludes"])
-        smalltalk = item.get("smalltalk", False)
-        if not isinstance(smalltalk, bool):
-            raise r.fail(
-                f"{where}: field 'smalltalk' must be true or false, got {_kind(smalltalk)}", item.lines["smalltalk"]
-            )
+        flags = {name: item.get(name, False) for name in ("smalltalk", "strict")}
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise r.fail(f"{where}: field '{name}' must be true or false, got {_kind(value)}", item.lines[name])
         intents.append(
             Intent(
                 id=intent_id,
@@ -441,7 +441,8 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                 examples=tuple(text for text, _ in examples),
                 requires=tuple(requires),
                 excludes=excludes,
-                smalltalk=smalltalk,
+                smalltalk=flags["smalltalk"],
+                strict=flags["strict"],
                 line=line,
             )
         )

@@ -101,6 +101,9 @@ _YEAR = "<year>"
 # rarest known term.
 UNKNOWN_WEIGHT = 0.8
 UNMET_FACTOR = 0.5
+# ... and by this for a `strict` intent, whose answer is wrong without them ("No license is
+# needed if you don't use the codes" to "do I need a license?").
+STRICT_UNMET_FACTOR = 0.1
 FOREIGN_WEIGHT = 3.0
 # Naive Bayes over TF-IDF vectors of the examples: add-NB_SMOOTHING smoothing; its
 # log-odds are divided by NB_TEMPERATURE (below 1 sharpens them; chosen on the tuning sets).
@@ -214,6 +217,7 @@ class Matcher:
         self._intents = kb.intents
         self._requires = [tuple(frozenset(slot) for slot in intent.requires) for intent in kb.intents]
         self._excludes = [frozenset(intent.excludes) for intent in kb.intents]
+        self._unmet = [STRICT_UNMET_FACTOR if intent.strict else UNMET_FACTOR for intent in kb.intents]
         # Greetings and thanks in a ticket-style example are pleasantry, not what it asks.
         chatter = {c for i in kb.intents if i.smalltalk for slot in i.requires for c in slot}
         chatter -= {c for i in kb.intents if not i.smalltalk for slot in i.requires for c in slot}
@@ -442,14 +446,14 @@ class Matcher:
         if not total:
             return covered
         scores = []
-        for requires, excludes, cover in zip(self._requires, self._excludes, covered):
+        for requires, excludes, unmet, cover in zip(self._requires, self._excludes, self._unmet, covered):
             score = 100.0 * cover / total
+            if any(present.isdisjoint(slot) for slot in requires):
+                score *= unmet
             # A topic only the out-of-scope examples name ("refund") is one no intent answers.
-            if (
-                foreign
-                or any(present.isdisjoint(slot) for slot in requires)
+            elif foreign or not (
                 # "We don't use codes. Do we need the license?": the negation is in another sentence.
-                or not (excludes.isdisjoint(present) and excludes.isdisjoint(message))
+                excludes.isdisjoint(present) and excludes.isdisjoint(message)
             ):
                 score *= UNMET_FACTOR
             scores.append(score)

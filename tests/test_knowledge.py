@@ -93,6 +93,20 @@ BROKEN = [
         '    smalltalk: "yes"',
     ),
     (
+        "wrong type (number for true/false)",
+        "requires: [hours]",
+        "requires: [hours]\n    strict: 1",
+        r"intent 'opening_hours': field 'strict' must be true or false, got a number",
+        "    strict: 1",
+    ),
+    (
+        "clarify score out of range",
+        "max_chars: 1000",
+        "max_chars: 1000\n    clarify_score: 101",
+        r"settings.matching: field 'clarify_score' is 101, allowed 0 to 100",
+        "    clarify_score: 101",
+    ),
+    (
         "unknown concept in requires",
         "requires: [hours]",
         "requires: [hour]",

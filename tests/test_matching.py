@@ -61,6 +61,31 @@ def test_similar_words_are_clarified_only_when_the_classifier_leaves_a_score_to_
     assert floored.match("library card price").decision == "answer"
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "i need to know if we have to pay this",
+        "Do I need to take licence if I am using CPT codes in my clinic?",
+        "do practices outside PF need it",
+    ],
+)
+def test_no_codes_no_license_is_never_told_to_a_customer_who_did_not_say_they_skip_the_codes(question):
+    match = MATCHER.match(question)
+    assert match.label != "6.4" or match.decision != "answer"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "we no longer bill with cpt codes, still need a license?",
+        "our clinic gave up CPT coding years ago - is the licence required?",
+    ],
+)
+def test_no_codes_no_license_answers_practices_that_stopped_using_the_codes(question):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) == ("answer", "6.4")
+
+
 def test_background_requests_teach_the_classifier_what_to_decline():
     mini = (Path(__file__).parent / "data" / "mini_faq.yaml").read_text(encoding="utf-8")
     weighted = "    max_chars: 1000\n    classifier_weight: 0.9\n    answer_probability: 0.9\n"
