@@ -336,7 +336,8 @@ class Console:
             f"or at {settings.lead_threshold:g} with a lead of {settings.lead_margin:g}; "
             f"{self._topic_rule()}"
             f"otherwise clarified when the best match's word similarity (before the classifier's "
-            f"weighting) reaches {settings.clarify_threshold:g} and its score {settings.clarify_score:g}; "
+            f"weighting) reaches {settings.clarify_threshold:g} and its score reaches "
+            f"{settings.clarify_score:g}; "
             "declined below)"
         )
         out.append(("class:meta", wrap(rule, width) + "\n"))
