@@ -337,8 +337,7 @@ class Console:
             f"{self._topic_rule()}"
             f"otherwise clarified when the best match's word similarity (before the classifier's "
             f"weighting) reaches {settings.clarify_threshold:g} and its score reaches "
-            f"{settings.clarify_score:g}; "
-            "declined below)"
+            f"{settings.clarify_score:g}; declined below)"
         )
         out.append(("class:meta", wrap(rule, width) + "\n"))
         return out

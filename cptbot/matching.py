@@ -545,7 +545,7 @@ class Matcher:
     def _decide(
         self, scores: list[float], *, smalltalk: bool, similarity: float, probability: float, topical: bool
     ) -> Decision:
-        """Answer on a clear, confident lead; clarify what is similar enough to an intent; else decline.
+        """Answer on a clear, confident lead; clarify what is similar and scored enough; else decline.
 
         `topical`: the question names one of the FAQ's own topics, so a lower bar is safe.
         """
