@@ -58,6 +58,20 @@ CHAT_WORDS = {
     "yr": "year",
     "yrs": "years",
     "ppl": "people",
+    "hw": "how",
+    "howmuch": "how much",
+    "hafta": "have to",
+    "gotta": "have to",
+    "wanna": "want to",
+    "b4": "before",
+    "thru": "through",
+    "bcoz": "because",
+    "coz": "because",
+    "some1": "someone",
+    "any1": "anyone",
+    "every1": "everyone",
+    "evry1": "everyone",
+    "no1": "no one",
 }
 
 # Set phrases of ticket English that carry no question: "please advise", "thanks in advance".
@@ -265,6 +279,18 @@ class Matcher:
 
         self._vocabulary = sorted((singles | phrase_words | example_words) - STOPWORDS)
         self._known = frozenset(self._vocabulary) | STOPWORDS
+        self._glue = sorted(STOPWORDS)
+        # A short word with one letter dropped, keeping the first: "evry" -> "every"; None when ambiguous.
+        dropped: dict[str, str | None] = {}
+        for target in self._known:
+            if 4 <= len(target) <= 5 and target.isalpha():
+                for cut in range(1, len(target)):
+                    typo = target[:cut] + target[cut + 1 :]
+                    if typo not in self._known and dropped.get(typo, target) != target:
+                        dropped[typo] = None
+                    elif typo not in self._known:
+                        dropped[typo] = target
+        self._dropped = {typo: target for typo, target in dropped.items() if target}
         n = len(profiles)
         self._w_max = 1.0 + math.log(n)
         df: dict[str, int] = {}
@@ -308,17 +334,22 @@ class Matcher:
                 for candidate in (stem, stem + "e", stem + "y"):
                     if candidate in self._known:
                         return candidate
+        if word.endswith("in") and word + "g" in self._known:
+            return word + "g"  # "makin", "anythin"
         if len(word) < 5:
-            return word
+            # Short words are corrected only for a dropped letter ("evry", "nevr", "hav"):
+            # one letter swapped makes another real word too often ("dogs", "docs").
+            return self._dropped.get(word) or word
         limit = 1 if len(word) < 9 else 2
         from rapidfuzz import process  # imported on the first unknown word, not at start-up
         from rapidfuzz.distance import OSA
 
-        found = process.extractOne(word, self._vocabulary, scorer=OSA.distance, score_cutoff=limit)
-        # Short real words one letter apart ("lost" and "cost") are rarely typos of each
-        # other unless they start alike; long ones usually are.
-        if found and (len(word) >= 7 or found[0][0] == word[0]):
-            return found[0]
+        for choices in (self._vocabulary, self._glue):
+            found = process.extractOne(word, choices, scorer=OSA.distance, score_cutoff=limit)
+            # Short real words one letter apart ("lost" and "cost") are rarely typos of each
+            # other unless they start alike; long ones usually are.
+            if found and (len(word) >= 7 or found[0][0] == word[0]):
+                return found[0]
         return word
 
     def _terms(self, words: list[str], *, fuzzy: bool = True) -> list[str]:
