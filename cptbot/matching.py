@@ -227,6 +227,21 @@ class Matcher:
         self._longest = max((len(p) for p in self._phrases), default=1)
         singles = {p[0] for p in self._phrases if len(p) == 1}
         phrase_words = {w for p in self._phrases if len(p) > 1 for w in p}
+        # A customer's typo kept in an example ("we nevr use codes") is read as the concept
+        # or glue word it drops a letter of, in examples and questions alike.
+        spelled = singles | phrase_words | STOPWORDS
+        written = {w for i in kb.intents for t in i.examples for w in _WORD.findall(clean(t))}
+        written.update(w for t in kb.out_of_scope for w in _WORD.findall(clean(t)))
+        written -= {w for t in kb.background for w in _WORD.findall(clean(t))}  # everyday English
+        respell: dict[str, str | None] = {}
+        for target in spelled:
+            if len(target) >= 4 and target.isalpha():
+                # The last letter only as in "makin": "issue" is no typo of "issuer".
+                for cut in range(1, len(target) if target.endswith("ing") else len(target) - 1):
+                    typo = target[:cut] + target[cut + 1 :]
+                    if typo in written and typo not in spelled:
+                        respell[typo] = target if respell.get(typo, target) == target else None
+        self._respell = {typo: target for typo, target in respell.items() if target}  # "ther": there or their?
 
         self._intents = kb.intents
         self._requires = [tuple(frozenset(slot) for slot in intent.requires) for intent in kb.intents]
@@ -353,6 +368,7 @@ class Matcher:
         return word
 
     def _terms(self, words: list[str], *, fuzzy: bool = True) -> list[str]:
+        words = [self._respell.get(w, w) for w in words]
         if fuzzy:
             words = [w for word in words for w in CHAT_WORDS.get(word, word).split()]
             words = [self._correct(w) for w in words]
@@ -479,13 +495,13 @@ class Matcher:
         scores = []
         for requires, excludes, unmet, cover in zip(self._requires, self._excludes, self._unmet, covered):
             score = 100.0 * cover / total
-            if any(present.isdisjoint(slot) for slot in requires):
-                score *= unmet
-            # A topic only the out-of-scope examples name ("refund") is one no intent answers.
-            elif foreign or not (
-                # "We don't use codes. Do we need the license?": the negation is in another sentence.
+            # "We don't use codes. Do we need the license?": the negation is in another sentence.
+            if any(present.isdisjoint(slot) for slot in requires) or not (
                 excludes.isdisjoint(present) and excludes.isdisjoint(message)
             ):
+                score *= unmet
+            # A topic only the out-of-scope examples name ("refund") is one no intent answers.
+            elif foreign:
                 score *= UNMET_FACTOR
             scores.append(score)
         return scores

@@ -77,6 +77,33 @@ def test_no_codes_no_license_answers_practices_that_stopped_using_the_codes(ques
     assert (match.decision, match.label) == ("answer", "6.4")
 
 
+@pytest.mark.parametrize(
+    ("question", "label"),
+    [
+        # a dropped letter in a short word, "-in'" for "-ing", chat spellings
+        ("who has to hav a cpt licence", "2"),
+        ("we nevr use cpt codes, do we need the licence", "6.4"),
+        ("is practice fusion makin money on cpt codes", "3"),
+        ("hw much is a cpt license per doctor", "6.1"),
+        # the customer's own words for the FAQ's concepts
+        ("who makes the five digit procedure codes", "1"),
+        ("how does the medical association work out the fee", "6.1"),
+        ("where do we register for the code permit", "6.3"),
+        ("can somebody phone me about the licence", "human"),
+    ],
+)
+def test_typos_and_customers_own_words_reach_the_right_answer(question, label):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) == ("answer", label)
+
+
+def test_asking_whether_the_bot_is_a_person_is_not_asking_for_one():
+    assert MATCHER.match("are you a bot or a real person").decision == "decline"
+    assert MATCHER.match("am i talking to an actual human").decision == "decline"
+    match = MATCHER.match("i want to talk to a real person")
+    assert (match.decision, match.label) == ("answer", "human")
+
+
 def test_background_requests_teach_the_classifier_what_to_decline():
     mini = (Path(__file__).parent / "data" / "mini_faq.yaml").read_text(encoding="utf-8")
     weighted = "    max_chars: 1000\n    classifier_weight: 0.9\n    answer_probability: 0.9\n"
