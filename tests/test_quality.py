@@ -38,9 +38,9 @@ FLOORS = [
     ("dev4_fees.jsonl", "in_scope", 92.3, 2.7),  # measured 95.3, 1.3
     ("dev4_fees.jsonl", "out_of_scope", 0.0, 14.5),  # measured -, 12.0 answered
     # Never FAQ examples (the matching thresholds are chosen on all of these sets).
-    ("holdout.jsonl", "in_scope", 91.4, 2.6),  # measured 94.4, 1.2
+    ("holdout.jsonl", "in_scope", 92.0, 2.6),  # measured 95.0, 1.2
     ("holdout.jsonl", "small_talk", 81.4, 7.2),  # measured 84.4, 6.2
-    ("holdout.jsonl", "out_of_scope", 0.0, 8.4),  # measured -, 5.9 answered
+    ("holdout.jsonl", "out_of_scope", 0.0, 9.8),  # measured -, 7.3 answered
     # Every 5th line of the eight phrasing sets whose other lines are FAQ examples.
     ("holdout2.jsonl", "in_scope", 93.4, 2.2),  # measured 96.4, 0.8
     ("holdout2.jsonl", "out_of_scope", 0.0, 5.5),  # measured -, 3.0 answered
@@ -49,7 +49,7 @@ FLOORS = [
     ("holdout3.jsonl", "out_of_scope", 0.0, 4.0),  # measured -, 0.0 answered (of 32 lines)
     # The same for four sets by personas: office managers, doctors on phones, pasted tickets,
     # and questions on the borders between two answers.
-    ("holdout4.jsonl", "in_scope", 95.5, 1.5),  # measured 98.5, 0.0
+    ("holdout4.jsonl", "in_scope", 95.0, 1.5),  # measured 98.0, 0.0
     ("holdout4.jsonl", "out_of_scope", 0.0, 4.0),  # measured -, 0.0 answered (of 42 lines)
     # The same for four more: upset customers with the Optum letter, search-box keywords, many
     # kinds of practice (dentists, therapists ...), formal and British/Indian English.
@@ -64,7 +64,7 @@ FLOORS = [
     ("holdout7.jsonl", "out_of_scope", 0.0, 10.0),  # measured -, 0.0 answered (of 11 lines)
     # The same for eight more: forum posts, everyday questions, customers who avoid the FAQ's
     # words ("the code permit"), heavy typos, context-rich chat and 1-6 word messages.
-    ("holdout8.jsonl", "in_scope", 91.4, 2.7),  # measured 94.4, 1.3
+    ("holdout8.jsonl", "in_scope", 92.0, 2.7),  # measured 95.0, 1.3
     ("holdout8.jsonl", "out_of_scope", 0.0, 4.1),  # measured -, 1.6 answered
 ]
 CLINC_SMALL_TALK_MIN = 85.0  # measured 88.3% recognised (every 4th line; 91.5% on the whole file)
