@@ -195,6 +195,18 @@ def clean(text: str) -> str:
     return text.replace("'", "").replace("$", " dollar ")
 
 
+def _dropped_letter(words: Iterable[str], *, last: bool) -> dict[str, str]:
+    """Each spelling of a word with one letter dropped (never the first; the last only if
+    `last` or as in "makin") -> the word, where no other word gives the same spelling."""
+    found: dict[str, str | None] = {}
+    for word in words:
+        if word.isalpha():
+            for cut in range(1, len(word) if last or word.endswith("ing") else len(word) - 1):
+                typo = word[:cut] + word[cut + 1 :]
+                found[typo] = word if found.get(typo, word) == word else None  # "ther": there or their?
+    return {typo: word for typo, word in found.items() if word}
+
+
 class Matcher:
     """Scores questions against one knowledge base; build once, call `match` many times."""
 
@@ -227,22 +239,6 @@ class Matcher:
         self._longest = max((len(p) for p in self._phrases), default=1)
         singles = {p[0] for p in self._phrases if len(p) == 1}
         phrase_words = {w for p in self._phrases if len(p) > 1 for w in p}
-        # A customer's typo kept in an example ("we nevr use codes") is read as the concept
-        # or glue word it drops a letter of, in examples and questions alike.
-        spelled = singles | phrase_words | STOPWORDS
-        written = {w for i in kb.intents for t in i.examples for w in _WORD.findall(clean(t))}
-        written.update(w for t in kb.out_of_scope for w in _WORD.findall(clean(t)))
-        written -= {w for t in kb.background for w in _WORD.findall(clean(t))}  # everyday English
-        respell: dict[str, str | None] = {}
-        for target in spelled:
-            if len(target) >= 4 and target.isalpha():
-                # The last letter only as in "makin": "issue" is no typo of "issuer".
-                for cut in range(1, len(target) if target.endswith("ing") else len(target) - 1):
-                    typo = target[:cut] + target[cut + 1 :]
-                    if typo in written and typo not in spelled:
-                        respell[typo] = target if respell.get(typo, target) == target else None
-        self._respell = {typo: target for typo, target in respell.items() if target}  # "ther": there or their?
-
         self._intents = kb.intents
         self._requires = [tuple(frozenset(slot) for slot in intent.requires) for intent in kb.intents]
         self._excludes = [frozenset(intent.excludes) for intent in kb.intents]
@@ -250,19 +246,32 @@ class Matcher:
         # Greetings and thanks in a ticket-style example are pleasantry, not what it asks.
         chatter = {c for i in kb.intents if i.smalltalk for slot in i.requires for c in slot}
         chatter -= {c for i in kb.intents if not i.smalltalk for slot in i.requires for c in slot}
+        # Every text learnt from, as words: each intent's, the out-of-scope and the background lines.
+        taught = [
+            [_WORD.findall(clean(t)) for n, t in enumerate([i.question, *i.examples]) if (i.id, n - 1) not in exclude]
+            for i in kb.intents
+        ]
+        outside_words = [_WORD.findall(clean(t)) for t in kb.out_of_scope]
+        background_words = [_WORD.findall(clean(t)) for t in kb.background]
+        example_words = {w for words in (*(w for texts in taught for w in texts), *outside_words) for w in words}
+        # A customer's typo kept in an example ("we nevr use codes") is read as the concept or
+        # glue word it drops a letter of, in examples and questions alike; not an everyday word.
+        spelled = singles | phrase_words | STOPWORDS
+        written = example_words - {w for words in background_words for w in words} - spelled
+        self._respell = {
+            typo: word
+            for typo, word in _dropped_letter((w for w in spelled if len(w) >= 4), last=False).items()
+            if typo in written
+        }
         profiles: list[set[str]] = []
-        example_words: set[str] = set()
         # The classifier's documents: (class, feature counts); the intents, then out of scope.
         documents: list[tuple[int, dict[str, int]]] = []
         named: dict[str, int] = {}
         everyday: set[str] = set()
         answered = 0
         for index, intent in enumerate(kb.intents):
-            texts = [intent.question] + [e for n, e in enumerate(intent.examples) if (intent.id, n) not in exclude]
             vocabulary: set[str] = set()
-            for text in texts:
-                words = _WORD.findall(clean(text))
-                example_words.update(words)
+            for words in taught[index]:
                 terms = self._terms(words, fuzzy=False)
                 documents.append((index, self._features(words, terms)))
                 vocabulary.update(terms if intent.smalltalk else set(terms) - chatter)
@@ -273,14 +282,11 @@ class Matcher:
             profiles.append(vocabulary)
         outside = len(kb.intents)
         oos_terms: set[str] = set()
-        for text in kb.out_of_scope:
-            words = _WORD.findall(clean(text))
-            example_words.update(words)
+        for words in outside_words:
             terms = self._terms(words, fuzzy=False)
             oos_terms.update(terms)
             documents.append((outside, self._features(words, terms)))
-        for text in kb.background:
-            words = _WORD.findall(clean(text))
+        for words in background_words:
             terms = self._terms(words, fuzzy=False)
             documents.append((outside, self._features(words, terms)))
             everyday.update(terms)
@@ -295,17 +301,12 @@ class Matcher:
         self._vocabulary = sorted((singles | phrase_words | example_words) - STOPWORDS)
         self._known = frozenset(self._vocabulary) | STOPWORDS
         self._glue = sorted(STOPWORDS)
-        # A short word with one letter dropped, keeping the first: "evry" -> "every"; None when ambiguous.
-        dropped: dict[str, str | None] = {}
-        for target in self._known:
-            if 4 <= len(target) <= 5 and target.isalpha():
-                for cut in range(1, len(target)):
-                    typo = target[:cut] + target[cut + 1 :]
-                    if typo not in self._known and dropped.get(typo, target) != target:
-                        dropped[typo] = None
-                    elif typo not in self._known:
-                        dropped[typo] = target
-        self._dropped = {typo: target for typo, target in dropped.items() if target}
+        # A short word with one letter dropped: "evry" -> "every".
+        self._dropped = {
+            typo: word
+            for typo, word in _dropped_letter((w for w in self._known if 4 <= len(w) <= 5), last=True).items()
+            if typo not in self._known
+        }
         n = len(profiles)
         self._w_max = 1.0 + math.log(n)
         df: dict[str, int] = {}
