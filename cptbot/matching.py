@@ -23,7 +23,8 @@ from .knowledge import Intent, KnowledgeBase
 
 Decision = Literal["answer", "clarify", "decline"]
 
-# Generic English glue words: they never decide what a question is about.
+# Generic English glue words: they never decide what a question is about. The last line
+# is how support agents report a call ("caller asks ...", "cust wants ...").
 STOPWORDS = frozenset(
     """a an the is are was were be been being am do does did doing done to of in on at for with by from
     about as it its this that these those there here and or but if so then than can could would should will
@@ -33,7 +34,8 @@ STOPWORDS = frozenset(
     curious know tell want wanted like would like okay ok yeah yes hey um uh well still even again
     into onto over under up down out off via re fyi btw lol hmm etc same such own other else
     get got getting let lets go going gonna wanna gotta which whom whose what whats whatever
-    thats theres heres youve weve theyre""".split()
+    thats theres heres youve weve theyre
+    cust custs caller callers asks says wants""".split()
 )
 
 # Chat spellings of plain English words, read as the words they stand for.
@@ -86,6 +88,20 @@ FILLER_PHRASES = (
     "i need to know",
     "need to know",
     "want to know",
+    "wants to know",
+    "asking if",
+    "asking whether",
+    "asking about",
+    "asked if",
+    "asked whether",
+    "not sure",
+    "no clue",
+    "no idea",
+    "trying to figure out",
+    "figure out",
+    "trying to work out",
+    "trying to understand",
+    "would appreciate",
     "i was wondering",
     "just wondering",
     "quick question",
@@ -119,6 +135,12 @@ UNMET_FACTOR = 0.5
 # needed if you don't use the codes" to "do I need a license?").
 STRICT_UNMET_FACTOR = 0.1
 FOREIGN_WEIGHT = 3.0
+# A concept the out-of-scope examples name at least FOREIGN_RATIO times as often as the
+# answers' examples (and at least FOREIGN_LEAST times) is a topic the FAQ does not cover:
+# every score is multiplied by FOREIGN_FACTOR.
+FOREIGN_RATIO = 10
+FOREIGN_LEAST = 5
+FOREIGN_FACTOR = 0.3
 # Naive Bayes over TF-IDF vectors of the examples: add-NB_SMOOTHING smoothing; its
 # log-odds are divided by NB_TEMPERATURE (below 1 sharpens them; chosen on the tuning sets).
 NB_SMOOTHING = 0.02
@@ -195,6 +217,36 @@ def clean(text: str) -> str:
     return text.replace("'", "").replace("$", " dollar ")
 
 
+def _misses(
+    requires: tuple[frozenset[str], ...], excludes: frozenset[str], present: Collection[str], message: frozenset[str]
+) -> bool:
+    """Whether a sentence's terms lack a required concept, or the message names an excluded one.
+
+    The message counts for exclusions: in "We don't use codes. Do we need the license?" the
+    negation is in another sentence.
+    """
+    return any(slot.isdisjoint(present) for slot in requires) or not (
+        excludes.isdisjoint(present) and excludes.isdisjoint(message)
+    )
+
+
+def _outsiders(
+    inside: list[set[str]], outside: list[set[str]], concepts: Iterable[str], topics: frozenset[str], *, topical: bool
+) -> frozenset[str]:
+    """Concepts far more common in out-of-scope lines than in answers' examples, among lines that do (or do not) name a topic."""
+
+    def counts(lines: list[set[str]]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for terms in lines:
+            if topics.isdisjoint(terms) != topical:
+                for term in terms:
+                    found[term] = found.get(term, 0) + 1
+        return found
+
+    ins, outs = counts(inside), counts(outside)
+    return frozenset(c for c in concepts if outs.get(c, 0) >= max(FOREIGN_LEAST, FOREIGN_RATIO * ins.get(c, 0)))
+
+
 def _dropped_letter(words: Iterable[str], *, last: bool) -> dict[str, str]:
     """Each spelling of a word with one letter dropped (never the first; the last only if
     `last` or as in "makin") -> the word, where no other word gives the same spelling."""
@@ -243,6 +295,7 @@ class Matcher:
         self._requires = [tuple(frozenset(slot) for slot in intent.requires) for intent in kb.intents]
         self._excludes = [frozenset(intent.excludes) for intent in kb.intents]
         self._unmet = [STRICT_UNMET_FACTOR if intent.strict else UNMET_FACTOR for intent in kb.intents]
+        self._strict = [index for index, intent in enumerate(kb.intents) if intent.strict]
         # Greetings and thanks in a ticket-style example are pleasantry, not what it asks.
         chatter = {c for i in kb.intents if i.smalltalk for slot in i.requires for c in slot}
         chatter -= {c for i in kb.intents if not i.smalltalk for slot in i.requires for c in slot}
@@ -269,11 +322,14 @@ class Matcher:
         named: dict[str, int] = {}
         everyday: set[str] = set()
         answered = 0
+        inside: list[set[str]] = []
         for index, intent in enumerate(kb.intents):
             vocabulary: set[str] = set()
             for words in taught[index]:
                 terms = self._terms(words, fuzzy=False)
                 documents.append((index, self._features(words, terms)))
+                if not intent.smalltalk:
+                    inside.append(set(terms))
                 vocabulary.update(terms if intent.smalltalk else set(terms) - chatter)
                 if not intent.smalltalk:
                     answered += 1
@@ -282,9 +338,11 @@ class Matcher:
             profiles.append(vocabulary)
         outside = len(kb.intents)
         oos_terms: set[str] = set()
+        outside_lines: list[set[str]] = []
         for words in outside_words:
             terms = self._terms(words, fuzzy=False)
             oos_terms.update(terms)
+            outside_lines.append(set(terms))
             documents.append((outside, self._features(words, terms)))
         for words in background_words:
             terms = self._terms(words, fuzzy=False)
@@ -320,7 +378,14 @@ class Matcher:
         for term in foreign:
             self._weight[term] = FOREIGN_WEIGHT * self._w_max
         # Of those, the concepts veto: the author grouped them as a topic the FAQ does not cover.
-        self._foreign = frozenset(t for t in foreign if t in kb.concepts)
+        # So do concepts the out-of-scope examples name far more often than the answers' do,
+        # counted apart with and without one of the FAQ's topics: "who maintains ICD-10?" is
+        # not about CPT, "we use ICD-10, not CPT: do we need it?" is.
+        vetoes = frozenset(t for t in foreign if t in kb.concepts)
+        self._foreign = tuple(
+            vetoes | _outsiders(inside, outside_lines, kb.concepts.keys(), self.topics, topical=topical)
+            for topical in (False, True)
+        )
         # term -> intents that know it
         self._postings: dict[str, list[int]] = {}
         for index, profile in enumerate(profiles):
@@ -477,6 +542,7 @@ class Matcher:
         present = set(terms)
         total = 0.0
         foreign = False
+        vetoes = self._foreign[not self.topics.isdisjoint(message or present)]
         covered = [0.0] * len(self._intents)
         for term in present:
             weight = self._weight.get(term)
@@ -486,7 +552,7 @@ class Matcher:
                     foreign = True
                 else:
                     weight = UNKNOWN_WEIGHT * self._w_max if len(term) > 2 else 0.0
-            elif term in self._foreign:
+            elif term in vetoes:
                 foreign = True
             total += weight
             for index in self._postings.get(term, ()):
@@ -496,14 +562,11 @@ class Matcher:
         scores = []
         for requires, excludes, unmet, cover in zip(self._requires, self._excludes, self._unmet, covered):
             score = 100.0 * cover / total
-            # "We don't use codes. Do we need the license?": the negation is in another sentence.
-            if any(present.isdisjoint(slot) for slot in requires) or not (
-                excludes.isdisjoint(present) and excludes.isdisjoint(message)
-            ):
+            if _misses(requires, excludes, present, message):
                 score *= unmet
             # A topic only the out-of-scope examples name ("refund") is one no intent answers.
             elif foreign:
-                score *= UNMET_FACTOR
+                score *= FOREIGN_FACTOR
             scores.append(score)
         return scores
 
@@ -547,6 +610,13 @@ class Matcher:
         similarity = self._segment_scores(cleaned, message)
         scores = similarity
         posterior = self._posterior(self._features(words, terms))
+        # A strict intent the question does not fit cannot be its answer: the classifier's
+        # belief in it ("if we use codes, do we need it?" sounds like 6.4) goes to the others.
+        ruled_out = [k for k in self._strict if _misses(self._requires[k], self._excludes[k], message, message)]
+        if ruled_out:
+            kept = sum(posterior) - sum(posterior[k] for k in ruled_out)
+            if kept > 0:
+                posterior = [0.0 if k in ruled_out else p / kept for k, p in enumerate(posterior)]
         if self._classifier_weight:
             keep = 1.0 - self._classifier_weight
             scores = [

@@ -77,6 +77,23 @@ def test_no_codes_no_license_answers_practices_that_stopped_using_the_codes(ques
     assert (match.decision, match.label) == ("answer", "6.4")
 
 
+def test_a_question_that_rules_out_no_codes_no_license_gets_the_answer_on_who_needs_one():
+    match = MATCHER.match("Do I need to take licence if I am using CPT codes in my clinic?")
+    assert (match.decision, match.label) == ("answer", "2")
+
+
+@pytest.mark.parametrize(
+    ("question", "decision"),
+    [
+        ("who maintains the ICD-10 codes", "decline"),
+        ("is the SNOMED license per user or per doctor", "decline"),
+        ("we only use ICD-10 codes, never CPT - do we still need the licence?", "answer"),
+    ],
+)
+def test_another_code_set_is_not_our_business_unless_the_question_is_about_cpt_too(question, decision):
+    assert MATCHER.match(question).decision == decision
+
+
 @pytest.mark.parametrize(
     ("question", "label"),
     [
@@ -90,6 +107,13 @@ def test_no_codes_no_license_answers_practices_that_stopped_using_the_codes(ques
         ("how does the medical association work out the fee", "6.1"),
         ("where do we register for the code permit", "6.3"),
         ("can somebody phone me about the licence", "human"),
+        # names customers get wrong
+        ("who owns the CTP codes", "1"),
+        ("is optimum 360 a real company", "4"),
+        # a support agent's note of a call, and a customer thinking aloud
+        ("cust asks for a rep", "human"),
+        ("caller asks how to get the license", "6.3"),
+        ("not sure what the $17 is for", "6.1"),
     ],
 )
 def test_typos_and_customers_own_words_reach_the_right_answer(question, label):
