@@ -34,7 +34,7 @@ STOPWORDS = frozenset(
     curious know tell want wanted like would like okay ok yeah yes hey um uh well still even again
     into onto over under up down out off via re fyi btw lol hmm etc same such own other else
     get got getting let lets go going gonna wanna gotta which whom whose what whats whatever
-    thats theres heres youve weve theyre
+    thats theres heres youve weve theyre youre
     cust custs caller callers asks says wants""".split()
 )
 
