@@ -77,9 +77,17 @@ def test_no_codes_no_license_answers_practices_that_stopped_using_the_codes(ques
     assert (match.decision, match.label) == ("answer", "6.4")
 
 
-def test_a_question_that_rules_out_no_codes_no_license_gets_the_answer_on_who_needs_one():
-    match = MATCHER.match("Do I need to take licence if I am using CPT codes in my clinic?")
-    assert (match.decision, match.label) == ("answer", "2")
+@pytest.mark.parametrize(
+    "question",
+    [
+        "do I need a licence if we use CPT codes in our clinic?",
+        "Do I need to take licence if I am using CPT codes in my clinic?",
+    ],
+)
+def test_a_question_that_rules_out_no_codes_no_license_is_led_by_who_needs_one(question):
+    match = MATCHER.match(question)
+    assert match.decision != "decline"
+    assert match.label == "2"
 
 
 @pytest.mark.parametrize(
