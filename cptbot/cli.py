@@ -6,8 +6,8 @@ becomes one line `cptbot: <message>` on stderr, never a traceback.
 
 Adding a command: write `_add_<name>(commands, common)` that registers a subparser with
 `set_defaults(run=...)`, and a `_run_<name>(args) -> int`; add the former to
-`COMMANDS` under its name. Import heavy modules (prompt_toolkit, fastapi, http) inside `_run_<name>`
-only, so `cptbot ask` stays fast. `cptbot` with no command opens the console.
+`COMMANDS` under its name. Import heavy modules (prompt_toolkit, fastapi, http) inside
+`_run_<name>` only, so `cptbot ask` stays fast. `cptbot` with no command opens the console.
 """
 
 from __future__ import annotations

@@ -319,22 +319,17 @@ class Matcher:
         profiles: list[set[str]] = []
         # The classifier's documents: (class, feature counts); the intents, then out of scope.
         documents: list[tuple[int, dict[str, int]]] = []
-        named: dict[str, int] = {}
         everyday: set[str] = set()
-        answered = 0
+        # The terms of each of the answers' examples (small talk aside), a set per example.
         inside: list[set[str]] = []
         for index, intent in enumerate(kb.intents):
             vocabulary: set[str] = set()
             for words in taught[index]:
                 terms = self._terms(words, fuzzy=False)
                 documents.append((index, self._features(words, terms)))
-                if not intent.smalltalk:
-                    inside.append(set(terms))
                 vocabulary.update(terms if intent.smalltalk else set(terms) - chatter)
                 if not intent.smalltalk:
-                    answered += 1
-                    for concept in set(terms) & kb.concepts.keys():
-                        named[concept] = named.get(concept, 0) + 1
+                    inside.append(set(terms))
             profiles.append(vocabulary)
         outside = len(kb.intents)
         oos_terms: set[str] = set()
@@ -351,7 +346,10 @@ class Matcher:
         # The FAQ's own topics ("CPT", "Optum"): concepts at least 1% of the answers' examples
         # name and no everyday background line does. A question naming one is answered on a
         # lower bar; without a background list nothing is known to be everyday, so none is.
-        common = max(1.0, answered / 100)
+        named: dict[str, int] = {}
+        for concept in (c for terms in inside for c in terms if c in kb.concepts):
+            named[concept] = named.get(concept, 0) + 1
+        common = max(1.0, len(inside) / 100)
         self.topics = (
             frozenset(c for c, n in named.items() if c not in everyday and n >= common) if everyday else frozenset()
         )
@@ -614,7 +612,7 @@ class Matcher:
         # belief in it ("if we use codes, do we need it?" sounds like 6.4) goes to the others.
         ruled_out = [k for k in self._strict if _misses(self._requires[k], self._excludes[k], message, message)]
         if ruled_out:
-            kept = sum(posterior) - sum(posterior[k] for k in ruled_out)
+            kept = 1.0 - sum(posterior[k] for k in ruled_out)
             if kept > 0:
                 posterior = [0.0 if k in ruled_out else p / kept for k, p in enumerate(posterior)]
         if self._classifier_weight:
