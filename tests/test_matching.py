@@ -118,6 +118,9 @@ def test_another_code_set_is_not_our_business_unless_the_question_is_about_cpt_t
         # names customers get wrong
         ("who owns the CTP codes", "1"),
         ("is optimum 360 a real company", "4"),
+        # what speech-to-text makes of "CPT" and "license"
+        ("uh does practice fusion charge extra for the see pee tee codes", "3"),
+        ("do we really need this see pee tee lie sense", "2"),
         # a support agent's note of a call, and a customer thinking aloud
         ("cust asks for a rep", "human"),
         ("caller asks how to get the license", "6.3"),
