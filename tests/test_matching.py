@@ -90,6 +90,12 @@ def test_a_question_that_rules_out_no_codes_no_license_is_led_by_who_needs_one(q
     assert match.label == "2"
 
 
+@pytest.mark.parametrize("question", ["how much is the new ama fee", "how much is this new charge for a dental office"])
+def test_how_much_a_new_fee_is_asks_the_amount_not_why_it_is_new(question):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) in {("answer", "6.1"), ("answer", "estimate")}
+
+
 @pytest.mark.parametrize(
     ("question", "decision"),
     [

@@ -42,18 +42,18 @@ FLOORS = [
     ("holdout.jsonl", "small_talk", 81.4, 4.1),  # measured 84.4, 3.1
     ("holdout.jsonl", "out_of_scope", 0.0, 9.9),  # measured -, 7.4 answered
     # Every 5th line of the eight phrasing sets whose other lines are FAQ examples.
-    ("holdout2.jsonl", "in_scope", 94.7, 1.7),  # measured 97.7, 0.3
+    ("holdout2.jsonl", "in_scope", 94.4, 1.7),  # measured 97.4, 0.3
     ("holdout2.jsonl", "out_of_scope", 0.0, 4.5),  # measured -, 2.0 answered
     # The same for three later sets about the fee (what it costs, who pays, who sets it).
-    ("holdout3.jsonl", "in_scope", 91.1, 1.5),  # measured 94.1, 0.0
+    ("holdout3.jsonl", "in_scope", 91.7, 1.5),  # measured 94.7, 0.0
     ("holdout3.jsonl", "out_of_scope", 0.0, 4.0),  # measured -, 0.0 answered (of 32 lines)
     # The same for four sets by personas: office managers, doctors on phones, pasted tickets,
     # and questions on the borders between two answers.
-    ("holdout4.jsonl", "in_scope", 94.0, 1.5),  # measured 97.0, 0.0
+    ("holdout4.jsonl", "in_scope", 94.5, 1.5),  # measured 97.5, 0.0
     ("holdout4.jsonl", "out_of_scope", 0.0, 4.0),  # measured -, 0.0 answered (of 42 lines)
     # The same for four more: upset customers with the Optum letter, search-box keywords, many
     # kinds of practice (dentists, therapists ...), formal and British/Indian English.
-    ("holdout5.jsonl", "in_scope", 88.8, 3.5),  # measured 91.8, 2.1
+    ("holdout5.jsonl", "in_scope", 88.8, 2.9),  # measured 91.8, 1.5
     ("holdout5.jsonl", "out_of_scope", 0.0, 7.0),  # measured -, 4.5 answered (of 44 lines)
     # The same for four more: many kinds of practice (NPs, podiatrists, FQHCs ...), near-topic
     # questions in the FAQ's own words, voice-to-text and stories, negatives and conditions.
@@ -69,17 +69,17 @@ FLOORS = [
     # The same for eight more: pasted e-mails, agents' notes of a call ("cust asks ..."),
     # billing jargon, thinking aloud, two questions at once, near-topic twins of every answer,
     # British and Indian English, and older owners who misname things ("the CTP licence").
-    ("holdout9.jsonl", "in_scope", 89.7, 2.8),  # measured 92.7, 1.4
+    ("holdout9.jsonl", "in_scope", 90.2, 2.8),  # measured 93.2, 1.4
     ("holdout9.jsonl", "out_of_scope", 0.0, 7.3),  # measured -, 4.8 answered
     # The same for eight more: 1-7 word chat fragments, angry customers, English as a second
     # language, group practices counting their staff, voice-to-text ("see pee tee"), reactions
     # to the Optum letter or an invoice, rumours to confirm, and near-topic twins about HIPAA,
     # contracts, EHR features and AMA dues.
-    ("holdout10.jsonl", "in_scope", 92.2, 3.2),  # measured 95.2, 1.8
+    ("holdout10.jsonl", "in_scope", 92.5, 3.2),  # measured 95.5, 1.8
     ("holdout10.jsonl", "out_of_scope", 0.0, 10.5),  # measured -, 8.0 answered
 ]
 CLINC_SMALL_TALK_MIN = 85.0  # measured 89.2% recognised (every 4th line; 91.9% on the whole file)
-CLINC_ANSWERED_MAX = 1.0  # issue 2's target; measured 0.89% of everyday requests answered (0.91% on the whole file)
+CLINC_ANSWERED_MAX = 1.0  # issue 2's target; measured 0.91% of everyday requests answered (0.92% on the whole file)
 
 
 @pytest.fixture(scope="module")
