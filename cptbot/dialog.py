@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .errors import InputError, StateError
 from .fee import (
@@ -159,8 +159,9 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class _Num:
+# The parser's own records are named tuples: defined at import for a tenth of a dataclass's
+# cost, which `cptbot ask` pays on every start.
+class _Num(NamedTuple):
     value: int | None  # None when the text is not a usable count (see problem)
     raw: str
     start: int
@@ -169,15 +170,13 @@ class _Num:
     approx: bool = False  # "a couple": confirm before using
 
 
-@dataclass(frozen=True)
-class _Count:
+class _Count(NamedTuple):
     kind: str  # "doctors" | "total" | "staff" | "others" | "bare"
     num: _Num
     ranged: bool = False
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):
     counts: tuple[_Count, ...]
     solo: bool
     just_me: bool
@@ -465,16 +464,14 @@ def _parse(text: str) -> _Parsed:
 # -- what a message does to the estimate ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Bad:
+class _Bad(NamedTuple):
     """A rejected answer: why, for the re-prompt."""
 
     slot: Slot
     reason: str
 
 
-@dataclass(frozen=True)
-class _Unclear:
+class _Unclear(NamedTuple):
     """An ambiguous count: ask again, maybe proposing a value, without a strike."""
 
     slot: Slot
