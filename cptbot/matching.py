@@ -15,6 +15,7 @@ import math
 import re
 import unicodedata
 from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Collection, Iterable, Literal
@@ -259,6 +260,42 @@ def _dropped_letter(words: Iterable[str], *, last: bool) -> dict[str, str]:
     return {typo: word for typo, word in found.items() if word}
 
 
+class _SortedRows:
+    """The classifier's feature names, sorted, as one string: each name's row is its position.
+
+    A dict of 40,000 names takes 5 ms to unpickle, which `cptbot ask` would pay to look
+    up a few dozen; this loads at once and is searched by bisection until enough lookups
+    (a few questions' worth) make building the dict worth it.
+    """
+
+    DICT_AFTER = 500  # lookups
+
+    def __init__(self, names: list[str]) -> None:
+        self.text = "\n".join(names)
+        self.starts = array("l", [0])
+        for name in names:
+            self.starts.append(self.starts[-1] + len(name) + 1)
+        self.lookups = 0
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, row: int) -> str:
+        return self.text[self.starts[row] : self.starts[row + 1] - 1]
+
+    def get(self, name: str) -> int | None:
+        row = bisect_left(self, name)
+        return row if row < len(self) and self[row] == name else None
+
+    def spend(self, lookups: int) -> bool:
+        """Count `lookups` about to be made; True once a dict would now be cheaper."""
+        self.lookups += lookups
+        return self.lookups > self.DICT_AFTER
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: row for row, name in enumerate(self.text.split("\n"))} if self.text else {}
+
+
 class Matcher:
     """Scores questions against one knowledge base; build once, call `match` many times."""
 
@@ -396,6 +433,8 @@ class Matcher:
         # The typo cache wraps a bound method, which pickle cannot carry; it is rebuilt.
         state = dict(self.__dict__)
         del state["_correct"]
+        if isinstance(self._rows, dict):
+            state["_rows"] = _SortedRows(list(self._rows))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -486,6 +525,8 @@ class Matcher:
         weighted: list[tuple[int, str, float]] = []
         norms = {"t": 0.0, "w": 0.0}
         rows, idf = self._rows, self._idf
+        if not isinstance(rows, dict) and rows.spend(len(counts)):
+            self._rows = rows = rows.to_dict()
         for feature, count in counts.items():
             row = rows.get(feature)
             if row is not None:
@@ -505,9 +546,10 @@ class Matcher:
             if index < classes - 1:
                 answerable.update(counts)
         size = len(documents)
-        kept = [f for f, d in df.items() if d >= MIN_DF or f in answerable]
-        # Features by row number, the model in flat arrays: a cached matcher loads in a few ms.
-        self._rows = {f: row for row, f in enumerate(kept)}
+        kept = sorted(f for f, d in df.items() if d >= MIN_DF or f in answerable)
+        # Features by row number (in sorted order, see _SortedRows), the model in flat arrays:
+        # a cached matcher loads in a few ms.
+        self._rows: dict[str, int] | _SortedRows = {f: row for row, f in enumerate(kept)}
         self._idf = array("d", (math.log((1 + size) / (1 + df[f])) + 1.0 for f in kept))
         mass: list[dict[int, float]] = [{} for _ in kept]
         totals = [0.0] * classes

@@ -53,3 +53,18 @@ def test_an_unwritable_cache_only_costs_the_build(faq, tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     assert load_matcher(faq).match("when is the library open").decision == "answer"
+
+
+def test_a_cached_matcher_answers_every_question_as_the_one_it_was_built_from():
+    # The cached copy looks features up in a sorted string until a dict pays off (500
+    # lookups): the dev questions cross that switch.
+    import json
+    import pickle
+
+    from cptbot import Matcher, load_faq
+
+    built = Matcher(load_faq())
+    cached = pickle.loads(pickle.dumps(built))  # noqa: S301 - our own object
+    lines = (Path(__file__).parent / "data" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(line)["text"] for line in lines] + ["", "zzzz qqqq", "cpt"]
+    assert [cached.match(q).to_dict() for q in questions] == [built.match(q).to_dict() for q in questions]
