@@ -3,7 +3,8 @@
 Keyed, as make does, by the size and modification time of the FAQ file and of the code
 that builds the index, and by the Python version; kept in $XDG_CACHE_HOME/cptbot
 (default ~/.cache/cptbot). A missing, stale or damaged entry is rebuilt, a cache that
-cannot be written is skipped, and CPTBOT_NO_CACHE=1 turns it off.
+cannot be written is skipped, only the KEEP most recently written entries are kept, and
+CPTBOT_NO_CACHE=1 turns it off.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from .knowledge import DEFAULT_FAQ
 from .matching import Matcher
 
+KEEP = 8  # entries: each FAQ edit or upgrade writes a new one (about 3 MB for the built-in FAQ)
 _CODE = (Path(__file__).with_name("knowledge.py"), Path(__file__).with_name("matching.py"))
 
 
@@ -67,5 +69,8 @@ def _store(entry: Path, matcher: Matcher, key: str) -> None:
                 os.unlink(handle.name)
                 raise
         os.replace(handle.name, entry)
+        entries = sorted(entry.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in entries[KEEP:]:
+            old.unlink()
     except Exception:  # noqa: BLE001 - a read-only home or an unpicklable FAQ only costs the build
         pass

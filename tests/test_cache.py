@@ -68,3 +68,13 @@ def test_a_cached_matcher_answers_every_question_as_the_one_it_was_built_from():
     lines = (Path(__file__).parent / "data" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["text"] for line in lines] + ["", "zzzz qqqq", "cpt"]
     assert [cached.match(q).to_dict() for q in questions] == [built.match(q).to_dict() for q in questions]
+
+
+def test_only_the_most_recent_entries_are_kept(faq):
+    from cptbot.cache import KEEP
+
+    for n in range(KEEP + 3):
+        faq.write_text(faq.read_text().replace("open from", f"open{' ' * (n + 1)}from", 1))
+        load_matcher(faq)
+    assert len(list(cache_dir().glob("*.pickle"))) == KEEP
+    assert load_matcher(faq).match("when is the library open").decision == "answer"
