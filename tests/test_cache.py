@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 import shutil
 from pathlib import Path
 
 import pytest
 
-from cptbot.cache import cache_dir, load_matcher
+from cptbot import Matcher, load_faq
+from cptbot.cache import KEEP, cache_dir, load_matcher
 
 MINI = Path(__file__).parent / "data" / "mini_faq.yaml"
 
@@ -58,11 +61,6 @@ def test_an_unwritable_cache_only_costs_the_build(faq, tmp_path, monkeypatch):
 def test_a_cached_matcher_answers_every_question_as_the_one_it_was_built_from():
     # The cached copy looks features up in a sorted string until a dict pays off (500
     # lookups): the dev questions cross that switch.
-    import json
-    import pickle
-
-    from cptbot import Matcher, load_faq
-
     built = Matcher(load_faq())
     cached = pickle.loads(pickle.dumps(built))  # noqa: S301 - our own object
     lines = (Path(__file__).parent / "data" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
@@ -71,8 +69,6 @@ def test_a_cached_matcher_answers_every_question_as_the_one_it_was_built_from():
 
 
 def test_only_the_most_recent_entries_are_kept(faq):
-    from cptbot.cache import KEEP
-
     for n in range(KEEP + 3):
         faq.write_text(faq.read_text().replace("open from", f"open{' ' * (n + 1)}from", 1))
         load_matcher(faq)
