@@ -106,6 +106,13 @@ FILLER_PHRASES = (
     "i was wondering",
     "just wondering",
     "quick question",
+    "quick q",
+    "dumb question",
+    "silly question",
+    "sorry to bother you",
+    "sorry to bother",
+    "sorry for all the questions",
+    "sorry",
     "thanks in advance",
     "thank you in advance",
     "best regards",
@@ -359,15 +366,22 @@ class Matcher:
         everyday: set[str] = set()
         # The terms of each of the answers' examples (small talk aside), a set per example.
         inside: list[set[str]] = []
+        taught_terms: list[list[list[str]]] = []
         for index, intent in enumerate(kb.intents):
             vocabulary: set[str] = set()
+            taught_terms.append([])
             for words in taught[index]:
                 terms = self._terms(words, fuzzy=False)
+                taught_terms[-1].append(terms)
                 documents.append((index, self._features(words, terms)))
                 vocabulary.update(terms if intent.smalltalk else set(terms) - chatter)
                 if not intent.smalltalk:
                     inside.append(set(terms))
             profiles.append(vocabulary)
+        # Small talk customers wrap around questions of every kind ("hi", "thanks") is pleasantry:
+        # it does not dilute what the rest of the message asks.
+        answers = [set().union(*texts) for texts, intent in zip(taught_terms, kb.intents) if not intent.smalltalk]
+        self._pleasantry = frozenset(c for c in chatter if 2 * sum(c in terms for terms in answers) >= len(answers))
         outside = len(kb.intents)
         oos_terms: set[str] = set()
         outside_lines: list[set[str]] = []
@@ -577,10 +591,15 @@ class Matcher:
 
     # -- scoring -------------------------------------------------------------------------
 
-    def _scores(self, terms: Iterable[str], message: frozenset[str] = frozenset()) -> list[float]:
-        """Each intent's score for one sentence; `message` holds the terms of the whole message."""
+    def _scores(self, terms: Iterable[str], message: frozenset[str] = frozenset()) -> tuple[list[float], float]:
+        """Each intent's score for one sentence, and the share of its weight that is not pleasantry.
+
+        `message` holds the terms of the whole message.
+        """
         present = set(terms)
         total = 0.0
+        # "hi there, who sells it?": the greeting's weight does not dilute what the rest asks.
+        pleasantry = 0.0
         foreign = False
         vetoes = self._foreign[not self.topics.isdisjoint(message or present)]
         covered = [0.0] * len(self._intents)
@@ -595,20 +614,27 @@ class Matcher:
             elif term in vetoes:
                 foreign = True
             total += weight
+            if term in self._pleasantry:
+                pleasantry += weight
             for index in self._postings.get(term, ()):
                 covered[index] += weight
         if not total:
-            return covered
+            return covered, 1.0
         scores = []
-        for requires, excludes, unmet, cover in zip(self._requires, self._excludes, self._unmet, covered):
-            score = 100.0 * cover / total
+        asked = total - pleasantry
+        for requires, excludes, unmet, cover, intent in zip(
+            self._requires, self._excludes, self._unmet, covered, self._intents
+        ):
+            # An answer the question fits is scored on what it asks; pleasantry aside.
             if _misses(requires, excludes, present, message):
-                score *= unmet
-            # A topic only the out-of-scope examples name ("refund") is one no intent answers.
-            elif foreign:
-                score *= FOREIGN_FACTOR
+                score = 100.0 * cover / total * unmet
+            else:
+                score = 100.0 * cover / (total if intent.smalltalk or not asked else asked)
+                # A topic only the out-of-scope examples name ("refund") is one no intent answers.
+                if foreign:
+                    score *= FOREIGN_FACTOR
             scores.append(score)
-        return scores
+        return scores, asked / total
 
     def _segment_scores(self, cleaned: str, message: frozenset[str]) -> list[float]:
         """Each intent's best score over the whole message and each of its sentences.
@@ -620,12 +646,18 @@ class Matcher:
         sentences = [s for s in _SEGMENT.split(cleaned) if s.strip()]
         parts = [message] + [self._terms(_WORD.findall(s)) for s in sentences if len(sentences) > 1]
         best = [0.0] * len(self._intents)
+        # The best share of a whole part each answer covers, pleasantry counted: "thanks for
+        # the answer" is mostly thanks, however well "answer" alone is covered.
+        asking = 0.0
         for number, terms in enumerate(parts):
-            for index, score in enumerate(self._scores(terms, message)):
+            scores, share = self._scores(terms, message)
+            for index, score in enumerate(scores):
                 # A greeting line on top of a long ticket does not make the ticket small talk.
                 if score > best[index] and (number == 0 or not self._intents[index].smalltalk):
                     best[index] = score
-        if any(s >= self._clarify_at for s, i in zip(best, self._intents) if not i.smalltalk):
+                if not self._intents[index].smalltalk:
+                    asking = max(asking, score * share)
+        if asking >= self._clarify_at:
             best = [s * UNMET_FACTOR if i.smalltalk else s for s, i in zip(best, self._intents)]
         return best
 

@@ -204,6 +204,22 @@ def test_recognises_small_talk(text, label):
     assert (match.decision, match.label) == ("answer", label)
 
 
+@pytest.mark.parametrize(
+    ("question", "label"),
+    [
+        ("hi there, put me through to a person pls", "human"),
+        ("hey, AGENT", "human"),
+        ("hello :) does the front desk count as a user?", "6.2"),
+        ("hey quick q - is CPT copyrighted? cheers", "1"),
+        ("morning, do nurses and MAs count toward users? ta", "6.2"),
+        ("thanks for the info", "thanks"),
+    ],
+)
+def test_a_greeting_or_thanks_around_a_question_does_not_drown_it(question, label):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) == ("answer", label)
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\n\t", "?!...", "🙂🙂"])
 def test_empty_or_wordless_input_asks_for_a_question(text):
     match = MATCHER.match(text)
