@@ -127,6 +127,10 @@ def test_another_code_set_is_not_our_business_unless_the_question_is_about_cpt_t
         # what speech-to-text makes of "CPT" and "license"
         ("uh does practice fusion charge extra for the see pee tee codes", "3"),
         ("do we really need this see pee tee lie sense", "2"),
+        # what a phone's autocorrect makes of "AMA", "Practice Fusion" and "Optum 360"
+        ("can you lower the AMS fee", "5"),
+        ("is practice fashion the one setting the financial terms here", "5"),
+        ("why is option 360 contacting me", "4"),
         # a support agent's note of a call, and a customer thinking aloud
         ("cust asks for a rep", "human"),
         ("caller asks how to get the license", "6.3"),
