@@ -592,7 +592,7 @@ class Matcher:
     # -- scoring -------------------------------------------------------------------------
 
     def _scores(self, terms: Iterable[str], message: frozenset[str] = frozenset()) -> tuple[list[float], float]:
-        """Each intent's score for one sentence, and the share of its weight that is not pleasantry.
+        """Each intent's score for one sentence, and the best answer's score with pleasantry counted.
 
         `message` holds the terms of the whole message.
         """
@@ -619,22 +619,27 @@ class Matcher:
             for index in self._postings.get(term, ()):
                 covered[index] += weight
         if not total:
-            return covered, 1.0
+            return covered, 0.0
         scores = []
+        asking = 0.0
         asked = total - pleasantry
         for requires, excludes, unmet, cover, intent in zip(
             self._requires, self._excludes, self._unmet, covered, self._intents
         ):
-            # An answer the question fits is scored on what it asks; pleasantry aside.
-            if _misses(requires, excludes, present, message):
-                score = 100.0 * cover / total * unmet
-            else:
-                score = 100.0 * cover / (total if intent.smalltalk or not asked else asked)
-                # A topic only the out-of-scope examples name ("refund") is one no intent answers.
-                if foreign:
-                    score *= FOREIGN_FACTOR
+            score = 100.0 * cover / total
+            missed = _misses(requires, excludes, present, message)
+            if missed:
+                score *= unmet
+            # A topic only the out-of-scope examples name ("refund") is one no intent answers.
+            elif foreign:
+                score *= FOREIGN_FACTOR
+            if not intent.smalltalk:
+                asking = max(asking, score)
+                # An answer the question fits is scored on what it asks, pleasantry aside.
+                if asked and not missed:
+                    score *= total / asked
             scores.append(score)
-        return scores, asked / total
+        return scores, asking
 
     def _segment_scores(self, cleaned: str, message: frozenset[str]) -> list[float]:
         """Each intent's best score over the whole message and each of its sentences.
@@ -646,17 +651,16 @@ class Matcher:
         sentences = [s for s in _SEGMENT.split(cleaned) if s.strip()]
         parts = [message] + [self._terms(_WORD.findall(s)) for s in sentences if len(sentences) > 1]
         best = [0.0] * len(self._intents)
-        # The best share of a whole part each answer covers, pleasantry counted: "thanks for
-        # the answer" is mostly thanks, however well "answer" alone is covered.
+        # The best an answer covers a whole part, pleasantry counted:
+        # "thanks for the answer" is mostly thanks, however well "answer" alone is covered.
         asking = 0.0
         for number, terms in enumerate(parts):
-            scores, share = self._scores(terms, message)
+            scores, part_asking = self._scores(terms, message)
+            asking = max(asking, part_asking)
             for index, score in enumerate(scores):
                 # A greeting line on top of a long ticket does not make the ticket small talk.
                 if score > best[index] and (number == 0 or not self._intents[index].smalltalk):
                     best[index] = score
-                if not self._intents[index].smalltalk:
-                    asking = max(asking, score * share)
         if asking >= self._clarify_at:
             best = [s * UNMET_FACTOR if i.smalltalk else s for s, i in zip(best, self._intents)]
         return best
