@@ -111,7 +111,6 @@ FILLER_PHRASES = (
     "silly question",
     "sorry to bother you",
     "sorry to bother",
-    "sorry for all the questions",
     "sorry",
     "thanks in advance",
     "thank you in advance",
@@ -366,21 +365,22 @@ class Matcher:
         everyday: set[str] = set()
         # The terms of each of the answers' examples (small talk aside), a set per example.
         inside: list[set[str]] = []
-        taught_terms: list[list[list[str]]] = []
+        # Every term of each answer's examples, a set per answer (small talk aside).
+        answers: list[set[str]] = []
         for index, intent in enumerate(kb.intents):
             vocabulary: set[str] = set()
-            taught_terms.append([])
+            if not intent.smalltalk:
+                answers.append(set())
             for words in taught[index]:
                 terms = self._terms(words, fuzzy=False)
-                taught_terms[-1].append(terms)
                 documents.append((index, self._features(words, terms)))
                 vocabulary.update(terms if intent.smalltalk else set(terms) - chatter)
                 if not intent.smalltalk:
                     inside.append(set(terms))
+                    answers[-1].update(terms)
             profiles.append(vocabulary)
         # Small talk customers wrap around questions of every kind ("hi", "thanks") is pleasantry:
         # it does not dilute what the rest of the message asks.
-        answers = [set().union(*texts) for texts, intent in zip(taught_terms, kb.intents) if not intent.smalltalk]
         self._pleasantry = frozenset(c for c in chatter if 2 * sum(c in terms for terms in answers) >= len(answers))
         outside = len(kb.intents)
         oos_terms: set[str] = set()
