@@ -125,6 +125,8 @@ FILLER_PHRASES = (
 )
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "`": "'", "\u00b4": "'"})
+# What `clean` does to plain ASCII, the usual case, in one pass: controls (but newline) to spaces.
+_ASCII = str.maketrans({**{chr(c): " " for c in (*range(32), 127) if c != 10}, "`": "", "'": "", "$": " dollar "})
 _WORD = re.compile(r"[^\W_]+")
 _SEGMENT = re.compile(r"(?<=[.!?;])\s+|\n+")
 _SUFFIXES = ("ies", "es", "s", "ed", "ing", "ly")
@@ -215,6 +217,8 @@ class Match:
 
 def clean(text: str) -> str:
     """Unicode-normalise, case-fold and strip accents, quotes and control characters."""
+    if text.isascii():
+        return text.lower().translate(_ASCII)
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
     text = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != "\n" else ch
@@ -729,8 +733,9 @@ class Matcher:
         logs = [prior + base * mass for prior, base in zip(self._prior, self._base)]
         start, classes, evidence = self._start, self._classes, self._evidence
         for row, value in vector.items():
-            for j in range(start[row], start[row + 1]):
-                logs[classes[j]] += value * evidence[j]
+            first, end = start[row], start[row + 1]
+            for index, weight in zip(classes[first:end], evidence[first:end]):
+                logs[index] += value * weight
         top = max(logs)
         odds = [math.exp((log - top) / NB_TEMPERATURE) for log in logs]
         total = sum(odds)
