@@ -142,6 +142,21 @@ def test_typos_and_customers_own_words_reach_the_right_answer(question, label):
     assert (match.decision, match.label) == ("answer", label)
 
 
+@pytest.mark.parametrize(
+    ("specialty", "question"),
+    [
+        ("oncology", "who sells the cpt licence"),
+        ("hospice here", "do we need a cpt lic"),
+        ("urology group", "how is the cpt fee calculated"),
+        ("telemedicine only", "who do we buy the licence from"),
+    ],
+)
+def test_naming_the_kind_of_practice_does_not_make_the_bot_less_sure(specialty, question):
+    plain, told = MATCHER.match(question), MATCHER.match(f"{specialty}: {question}")
+    assert (told.decision, told.label) == ("answer", plain.label)
+    assert told.score >= 0.9 * plain.score
+
+
 def test_asking_whether_the_bot_is_a_person_is_not_asking_for_one():
     assert MATCHER.match("are you a bot or a real person").decision == "decline"
     assert MATCHER.match("am i talking to an actual human").decision == "decline"

@@ -42,7 +42,7 @@ FLOORS = [
     ("holdout.jsonl", "small_talk", 78.2, 4.1),  # measured 81.2, 3.1
     ("holdout.jsonl", "out_of_scope", 0.0, 9.9),  # measured -, 7.4 answered
     # Every 5th line of the eight phrasing sets whose other lines are FAQ examples.
-    ("holdout2.jsonl", "in_scope", 94.1, 1.7),  # measured 97.1, 0.3
+    ("holdout2.jsonl", "in_scope", 94.4, 1.7),  # measured 97.4, 0.3
     ("holdout2.jsonl", "out_of_scope", 0.0, 4.0),  # measured -, 1.0 answered
     # The same for three later sets about the fee (what it costs, who pays, who sets it).
     ("holdout3.jsonl", "in_scope", 92.2, 1.5),  # measured 95.2, 0.0
@@ -69,7 +69,7 @@ FLOORS = [
     # The same for eight more: pasted e-mails, agents' notes of a call ("cust asks ..."),
     # billing jargon, thinking aloud, two questions at once, near-topic twins of every answer,
     # British and Indian English, and older owners who misname things ("the CTP licence").
-    ("holdout9.jsonl", "in_scope", 90.2, 2.8),  # measured 93.2, 1.4
+    ("holdout9.jsonl", "in_scope", 90.5, 2.8),  # measured 93.5, 1.4
     ("holdout9.jsonl", "out_of_scope", 0.0, 7.3),  # measured -, 4.8 answered
     # The same for eight more: 1-7 word chat fragments, angry customers, English as a second
     # language, group practices counting their staff, voice-to-text ("see pee tee"), reactions
@@ -88,7 +88,7 @@ FLOORS = [
     # implied ("we never use CPT codes."), many kinds of practice, search-box keywords, formal
     # letters, customers who mix up the AMA, Optum, CMS and their insurer, mid-length tickets,
     # and near-topic twins ("is the licence fee tax-deductible?").
-    ("holdout12.jsonl", "in_scope", 91.4, 3.5),  # measured 94.4, 2.1
+    ("holdout12.jsonl", "in_scope", 91.7, 3.5),  # measured 94.7, 2.1
     ("holdout12.jsonl", "out_of_scope", 0.0, 8.4),  # measured -, 5.9 answered
 ]
 CLINC_SMALL_TALK_MIN = 85.0  # measured 89.2% recognised (every 4th line; 92.1% on the whole file)
