@@ -217,8 +217,11 @@ class Match:
 
 def clean(text: str) -> str:
     """Unicode-normalise, case-fold and strip accents, quotes and control characters."""
-    if text.isascii():
-        return text.lower().translate(_ASCII)
+    return text.lower().translate(_ASCII) if text.isascii() else _clean_unicode(text)
+
+
+def _clean_unicode(text: str) -> str:
+    """`clean` for any text; plain ASCII, the usual question, takes the one-pass table above."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
     text = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != "\n" else ch
@@ -353,7 +356,7 @@ class Matcher:
         ]
         outside_words = [_WORD.findall(clean(t)) for t in kb.out_of_scope]
         background_words = [_WORD.findall(clean(t)) for t in kb.background]
-        example_words = {w for words in (*(w for texts in taught for w in texts), *outside_words) for w in words}
+        example_words = {w for texts in (*taught, outside_words) for words in texts for w in words}
         # A customer's typo kept in an example ("we nevr use codes") is read as the concept or
         # glue word it drops a letter of, in examples and questions alike; not an everyday word.
         spelled = singles | phrase_words | STOPWORDS

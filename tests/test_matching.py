@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cptbot import Candidate, Match, Matcher, load_faq, parse_faq
+from cptbot.matching import _clean_unicode, clean
 
 KB = load_faq()
 MATCHER = Matcher(KB)
@@ -317,3 +318,8 @@ def test_scores_are_deterministic_and_limit_is_respected(text, limit):
     first = MATCHER.match(text, limit=limit)
     _well_formed(first, limit)
     assert MATCHER.match(text, limit=limit) == first
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+def test_plain_ascii_is_cleaned_as_the_unicode_path_would_clean_it(text):
+    assert clean(text) == _clean_unicode(text)
