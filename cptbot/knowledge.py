@@ -64,6 +64,7 @@ class Intent:
     excludes: tuple[str, ...] = ()
     smalltalk: bool = False
     strict: bool = False
+    implied: bool = False
     line: int = 0
 
 
@@ -383,7 +384,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             where,
             line,
             required={"id", "source", "question", "answer", "examples"},
-            optional={"requires", "excludes", "smalltalk", "strict"},
+            optional={"requires", "excludes", "smalltalk", "strict", "implied"},
         )
         intent_id = r.text(item, "id", where)
         where = f"intent '{intent_id}'"
@@ -428,7 +429,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             for name in excludes:
                 if name not in concepts:
                     raise r.fail(f"{where}: 'excludes' names unknown concept '{name}'", item.lines["excludes"])
-        flags = {name: item.get(name, False) for name in ("smalltalk", "strict")}
+        flags = {name: item.get(name, False) for name in ("smalltalk", "strict", "implied")}
         for name, value in flags.items():
             if not isinstance(value, bool):
                 raise r.fail(f"{where}: field '{name}' must be true or false, got {_kind(value)}", item.lines[name])
@@ -443,6 +444,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                 excludes=excludes,
                 smalltalk=flags["smalltalk"],
                 strict=flags["strict"],
+                implied=flags["implied"],
                 line=line,
             )
         )

@@ -143,6 +143,9 @@ UNMET_FACTOR = 0.5
 # ... and by this for a `strict` intent, whose answer is wrong without them ("No license is
 # needed if you don't use the codes" to "do I need a license?").
 STRICT_UNMET_FACTOR = 0.1
+# An `implied` intent's topic left unsaid ("how much per year?") is taken as met, a little
+# less surely: "what year is it" stays a guess, not an answer.
+IMPLIED_FACTOR = 0.8
 FOREIGN_WEIGHT = 3.0
 # A concept the out-of-scope examples name at least FOREIGN_RATIO times as often as the
 # answers' examples (and at least FOREIGN_LEAST times) is a topic the FAQ does not cover:
@@ -442,6 +445,12 @@ class Matcher:
             vetoes | _outsiders(inside, outside_lines, kb.concepts.keys(), self.topics, topical=topical)
             for topical in (False, True)
         )
+        # "How much per year?" names none of the FAQ's topics, yet asks about them: for an
+        # `implied` intent, the entries of `requires` that name a topic count as met then.
+        self._implied = [
+            tuple(slot for slot in slots if slot.isdisjoint(self.topics)) or slots if intent.implied else slots
+            for slots, intent in zip(self._requires, kb.intents)
+        ]
         # term -> intents that know it
         self._postings: dict[str, list[int]] = {}
         for index, profile in enumerate(profiles):
@@ -630,13 +639,22 @@ class Matcher:
         scores = []
         asking = 0.0
         asked = total - pleasantry
-        for requires, excludes, unmet, cover, intent in zip(
-            self._requires, self._excludes, self._unmet, covered, self._intents
+        # Only when every word is the answers' own: "how much is my comcast bill" is not implied.
+        implied = self.topics.isdisjoint(message or present) and all(t in self._postings for t in present)
+        for requires, said, excludes, unmet, cover, intent in zip(
+            self._implied if implied else self._requires,
+            self._requires,
+            self._excludes,
+            self._unmet,
+            covered,
+            self._intents,
         ):
             score = 100.0 * cover / total
             missed = _misses(requires, excludes, present, message)
             if missed:
                 score *= unmet
+            elif requires is not said and _misses(said, excludes, present, message):
+                score *= IMPLIED_FACTOR
             # A topic only the out-of-scope examples name ("refund") is one no intent answers.
             elif foreign:
                 score *= FOREIGN_FACTOR

@@ -100,6 +100,13 @@ BROKEN = [
         "    strict: 1",
     ),
     (
+        "wrong type (text for true/false, implied)",
+        "requires: [hours]",
+        'requires: [hours]\n    implied: "sometimes"',
+        r"intent 'opening_hours': field 'implied' must be true or false, got text",
+        '    implied: "sometimes"',
+    ),
+    (
         "clarify score out of range",
         "max_chars: 1000",
         "max_chars: 1000\n    clarify_score: 101",

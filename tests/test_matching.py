@@ -158,6 +158,17 @@ def test_naming_the_kind_of_practice_does_not_make_the_bot_less_sure(specialty, 
     assert told.score >= 0.9 * plain.score
 
 
+@pytest.mark.parametrize("question", ["what's the annual amount", "yearly cost?", "what does it cost per year"])
+def test_a_price_question_that_names_no_topic_is_taken_to_mean_the_licence(question):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) == ("answer", "6.1")
+
+
+@pytest.mark.parametrize("question", ["what year is it", "how much is my comcast bill"])
+def test_an_everyday_question_is_not_taken_to_mean_the_licence(question):
+    assert MATCHER.match(question).decision != "answer"
+
+
 def test_asking_whether_the_bot_is_a_person_is_not_asking_for_one():
     assert MATCHER.match("are you a bot or a real person").decision == "decline"
     assert MATCHER.match("am i talking to an actual human").decision == "decline"
