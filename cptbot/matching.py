@@ -18,7 +18,7 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Collection, Iterable, Literal
+from typing import AbstractSet, Any, Collection, Iterable, Literal
 
 from .knowledge import Intent, KnowledgeBase
 
@@ -235,14 +235,14 @@ def _clean_unicode(text: str) -> str:
 
 
 def _misses(
-    requires: tuple[frozenset[str], ...], excludes: frozenset[str], present: Collection[str], message: frozenset[str]
+    requires: tuple[frozenset[str], ...], excludes: frozenset[str], present: AbstractSet[str], message: frozenset[str]
 ) -> bool:
     """Whether a sentence's terms lack a required concept, or the message names an excluded one.
 
     The message counts for exclusions: in "We don't use codes. Do we need the license?" the
     negation is in another sentence.
     """
-    return any(slot.isdisjoint(present) for slot in requires) or not (
+    return any(map(present.isdisjoint, requires)) or not (
         excludes.isdisjoint(present) and excludes.isdisjoint(message)
     )
 
