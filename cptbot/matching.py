@@ -242,9 +242,7 @@ def _misses(
     The message counts for exclusions: in "We don't use codes. Do we need the license?" the
     negation is in another sentence.
     """
-    return any(map(present.isdisjoint, requires)) or not (
-        excludes.isdisjoint(present) and excludes.isdisjoint(message)
-    )
+    return any(map(present.isdisjoint, requires)) or not (excludes.isdisjoint(present) and excludes.isdisjoint(message))
 
 
 def _outsiders(
