@@ -615,7 +615,8 @@ class Matcher:
         # "hi there, who sells it?": the greeting's weight does not dilute what the rest asks.
         pleasantry = 0.0
         foreign = False
-        vetoes = self._foreign[not self.topics.isdisjoint(message or present)]
+        topical = not self.topics.isdisjoint(message or present)
+        vetoes = self._foreign[topical]
         covered = [0.0] * len(self._intents)
         for term in present:
             weight = self._weight.get(term)
@@ -638,7 +639,7 @@ class Matcher:
         asking = 0.0
         asked = total - pleasantry
         # Only when every word is the answers' own: "how much is my comcast bill" is not implied.
-        implied = self.topics.isdisjoint(message or present) and all(t in self._postings for t in present)
+        implied = not topical and self._postings.keys() >= present
         for requires, said, excludes, unmet, cover, intent in zip(
             self._implied if implied else self._requires,
             self._requires,
