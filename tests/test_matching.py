@@ -164,6 +164,12 @@ def test_a_price_question_that_names_no_topic_is_taken_to_mean_the_licence(quest
     assert (match.decision, match.label) == ("answer", "6.1")
 
 
+@pytest.mark.parametrize("question", ["do we HAVE to get one", "must my practise get it", "is it mandatory?"])
+def test_asking_whether_we_must_is_taken_to_mean_the_licence(question):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) == ("answer", "2")
+
+
 @pytest.mark.parametrize("question", ["what year is it", "how much is my comcast bill"])
 def test_an_everyday_question_is_not_taken_to_mean_the_licence(question):
     assert MATCHER.match(question).decision != "answer"
