@@ -65,6 +65,7 @@ class Intent:
     smalltalk: bool = False
     strict: bool = False
     implied: bool = False
+    family: str = ""
     line: int = 0
 
 
@@ -384,7 +385,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             where,
             line,
             required={"id", "source", "question", "answer", "examples"},
-            optional={"requires", "excludes", "smalltalk", "strict", "implied"},
+            optional={"requires", "excludes", "smalltalk", "strict", "implied", "family"},
         )
         intent_id = r.text(item, "id", where)
         where = f"intent '{intent_id}'"
@@ -433,6 +434,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         for name, value in flags.items():
             if not isinstance(value, bool):
                 raise r.fail(f"{where}: field '{name}' must be true or false, got {_kind(value)}", item.lines[name])
+        family = r.text(item, "family", where) if "family" in item else ""
+        if family and not _ID.match(family):
+            raise r.fail(f"{where}: a family is named in lower-case letters, digits and _", item.lines["family"])
         intents.append(
             Intent(
                 id=intent_id,
@@ -445,6 +449,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                 smalltalk=flags["smalltalk"],
                 strict=flags["strict"],
                 implied=flags["implied"],
+                family=family,
                 line=line,
             )
         )

@@ -724,18 +724,29 @@ class Matcher:
                 for s, p, i in zip(similarity, posterior, self._intents)
             ]
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        best = order[0]
+        probability = posterior[best]
+        rivals = order[1:]
+        family = self._intents[best].family
+        if family and rivals and self._intents[rivals[0]].family == family and self._classifier_weight:
+            # "How much is it?" is answered by the fee rule and the estimate alike: the two
+            # best of one family are judged together, their belief added, against the rest.
+            probability += posterior[rivals[0]]
+            scores = list(scores)
+            scores[best] = similarity[best] * (1.0 - self._classifier_weight + self._classifier_weight * probability)
+            rivals = rivals[1:]
         candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
         if not candidates:
             return Match(text=text, decision="decline", candidates=(), answer=replies["decline"], notice=notice)
         decision = self._decide(
-            [c.score for c in candidates],
-            smalltalk=self._intents[order[0]].smalltalk,
-            similarity=similarity[order[0]],
-            probability=posterior[order[0]],
+            [candidates[0].score] + [round(scores[i], 1) for i in rivals[:1] if scores[i] > 0],
+            smalltalk=self._intents[best].smalltalk,
+            similarity=similarity[best],
+            probability=probability,
             topical=not self.topics.isdisjoint(message),
         )
         if decision == "answer":
-            answer = self._intents[order[0]].answer
+            answer = self._intents[best].answer
         elif decision == "clarify":
             candidates = (
                 tuple(c for c, i in zip(candidates, order) if similarity[i] >= self._clarify_at) or candidates[:1]

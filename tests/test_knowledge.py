@@ -107,6 +107,13 @@ BROKEN = [
         '    implied: "sometimes"',
     ),
     (
+        "family that is not a name",
+        "requires: [hours]",
+        'requires: [hours]\n    family: "Opening Hours"',
+        r"intent 'opening_hours': a family is named in lower-case letters, digits and _",
+        '    family: "Opening Hours"',
+    ),
+    (
         "clarify score out of range",
         "max_chars: 1000",
         "max_chars: 1000\n    clarify_score: 101",

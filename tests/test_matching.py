@@ -164,6 +164,13 @@ def test_a_price_question_that_names_no_topic_is_taken_to_mean_the_licence(quest
     assert (match.decision, match.label) == ("answer", "6.1")
 
 
+@pytest.mark.parametrize("question", ["what is this license gonna cost us", "how much for the license"])
+def test_a_general_price_question_is_answered_not_split_between_the_fee_rule_and_the_estimate(question):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) in {("answer", "6.1"), ("answer", "estimate")}
+    assert {c.label for c in match.candidates[:2]} == {"6.1", "estimate"}
+
+
 @pytest.mark.parametrize("question", ["do we HAVE to get one", "must my practise get it", "is it mandatory?"])
 def test_asking_whether_we_must_is_taken_to_mean_the_licence(question):
     match = MATCHER.match(question)
