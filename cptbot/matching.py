@@ -728,7 +728,13 @@ class Matcher:
         probability = posterior[best]
         rivals = order[1:]
         family = self._intents[best].family
-        if family and rivals and self._intents[rivals[0]].family == family and self._classifier_weight:
+        if (
+            family
+            and rivals
+            and scores[rivals[0]] > 0
+            and self._intents[rivals[0]].family == family
+            and self._classifier_weight
+        ):
             # "How much is it?" is answered by the fee rule and the estimate alike: the two
             # best of one family are judged together, their belief added, against the rest.
             probability += posterior[rivals[0]]
