@@ -717,29 +717,22 @@ class Matcher:
             kept = 1.0 - sum(posterior[k] for k in ruled_out)
             if kept > 0:
                 posterior = [0.0 if k in ruled_out else p / kept for k, p in enumerate(posterior)]
-        if self._classifier_weight:
-            keep = 1.0 - self._classifier_weight
+        weight = self._classifier_weight
+        keep = 1.0 - weight
+        if weight:
             scores = [
-                s if i.smalltalk else s * (keep + self._classifier_weight * p)
-                for s, p, i in zip(similarity, posterior, self._intents)
+                s if i.smalltalk else s * (keep + weight * p) for s, p, i in zip(similarity, posterior, self._intents)
             ]
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         best = order[0]
         probability = posterior[best]
         rivals = order[1:]
         family = self._intents[best].family
-        if (
-            family
-            and rivals
-            and scores[rivals[0]] > 0
-            and self._intents[rivals[0]].family == family
-            and self._classifier_weight
-        ):
+        if weight and family and rivals and scores[rivals[0]] > 0 and self._intents[rivals[0]].family == family:
             # "How much is it?" is answered by the fee rule and the estimate alike: the two
             # best of one family are judged together, their belief added, against the rest.
             probability += posterior[rivals[0]]
-            scores = list(scores)
-            scores[best] = similarity[best] * (1.0 - self._classifier_weight + self._classifier_weight * probability)
+            scores[best] = similarity[best] * (keep + weight * probability)
             rivals = rivals[1:]
         candidates = tuple(self._candidate(i, scores[i]) for i in order[:limit] if scores[i] > 0)
         if not candidates:
