@@ -122,6 +122,9 @@ def test_another_code_set_is_not_our_business_unless_the_question_is_about_cpt_t
         ("how does the medical association work out the fee", "6.1"),
         ("where do we register for the code permit", "6.3"),
         ("can somebody phone me about the licence", "human"),
+        ("let me speak to your supervisor", "human"),
+        ("set up a phone call with somebody", "human"),
+        ("who sets the rules for cpt", "1"),
         # names customers get wrong
         ("who owns the CTP codes", "1"),
         ("is optimum 360 a real company", "4"),
