@@ -62,6 +62,7 @@ class Intent:
     examples: tuple[str, ...]
     requires: tuple[tuple[str, ...], ...]
     excludes: tuple[str, ...] = ()
+    excludes_in_sentence: tuple[str, ...] = ()
     smalltalk: bool = False
     strict: bool = False
     implied: bool = False
@@ -385,7 +386,7 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             where,
             line,
             required={"id", "source", "question", "answer", "examples"},
-            optional={"requires", "excludes", "smalltalk", "strict", "implied", "family"},
+            optional={"requires", "excludes", "excludes_in_sentence", "smalltalk", "strict", "implied", "family"},
         )
         intent_id = r.text(item, "id", where)
         where = f"intent '{intent_id}'"
@@ -424,12 +425,13 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                     if name not in concepts:
                         raise r.fail(f"{where}: 'requires' names unknown concept '{name}'", slot_line)
                 requires.append(names)
-        excludes: tuple[str, ...] = ()
-        if "excludes" in item:
-            excludes = tuple(text for text, _ in r.texts(item, "excludes", where))
-            for name in excludes:
-                if name not in concepts:
-                    raise r.fail(f"{where}: 'excludes' names unknown concept '{name}'", item.lines["excludes"])
+        excluded: dict[str, tuple[str, ...]] = {}
+        for field in ("excludes", "excludes_in_sentence"):
+            if field in item:
+                excluded[field] = tuple(text for text, _ in r.texts(item, field, where))
+                for name in excluded[field]:
+                    if name not in concepts:
+                        raise r.fail(f"{where}: '{field}' names unknown concept '{name}'", item.lines[field])
         flags = {name: item.get(name, False) for name in ("smalltalk", "strict", "implied")}
         for name, value in flags.items():
             if not isinstance(value, bool):
@@ -445,7 +447,8 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
                 answer=fill(r.text(item, "answer", where), f"{where}: answer", item.lines["answer"]),
                 examples=tuple(text for text, _ in examples),
                 requires=tuple(requires),
-                excludes=excludes,
+                excludes=excluded.get("excludes", ()),
+                excludes_in_sentence=excluded.get("excludes_in_sentence", ()),
                 smalltalk=flags["smalltalk"],
                 strict=flags["strict"],
                 implied=flags["implied"],

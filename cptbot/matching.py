@@ -235,14 +235,21 @@ def _clean_unicode(text: str) -> str:
 
 
 def _misses(
-    requires: tuple[frozenset[str], ...], excludes: frozenset[str], present: AbstractSet[str], message: frozenset[str]
+    requires: tuple[frozenset[str], ...],
+    excludes: tuple[frozenset[str], frozenset[str]],
+    present: AbstractSet[str],
+    message: frozenset[str],
 ) -> bool:
-    """Whether a sentence's terms lack a required concept, or the message names an excluded one.
+    """Whether a sentence's terms lack a required concept, or name an excluded one.
 
-    The message counts for exclusions: in "We don't use codes. Do we need the license?" the
-    negation is in another sentence.
+    `excludes` holds the concepts excluded anywhere in the message, then those excluded in the
+    sentence only: in "We don't use codes. Do we need the license?" the negation is in another
+    sentence, while "Are you a bot? I want a person." still asks for a person.
     """
-    return any(map(present.isdisjoint, requires)) or not (excludes.isdisjoint(present) and excludes.isdisjoint(message))
+    anywhere, here = excludes
+    return any(map(present.isdisjoint, requires)) or not (
+        anywhere.isdisjoint(present) and anywhere.isdisjoint(message) and here.isdisjoint(present)
+    )
 
 
 def _outsiders(
@@ -344,7 +351,7 @@ class Matcher:
         phrase_words = {w for p in self._phrases if len(p) > 1 for w in p}
         self._intents = kb.intents
         self._requires = [tuple(frozenset(slot) for slot in intent.requires) for intent in kb.intents]
-        self._excludes = [frozenset(intent.excludes) for intent in kb.intents]
+        self._excludes = [(frozenset(intent.excludes), frozenset(intent.excludes_in_sentence)) for intent in kb.intents]
         self._unmet = [STRICT_UNMET_FACTOR if intent.strict else UNMET_FACTOR for intent in kb.intents]
         self._strict = [index for index, intent in enumerate(kb.intents) if intent.strict]
         # Greetings and thanks in a ticket-style example are pleasantry, not what it asks.
@@ -665,15 +672,14 @@ class Matcher:
             scores.append(score)
         return scores, asking
 
-    def _segment_scores(self, cleaned: str, message: frozenset[str]) -> list[float]:
+    def _segment_scores(self, parts: list[frozenset[str]]) -> list[float]:
         """Each intent's best score over the whole message and each of its sentences.
 
-        Small talk in a message that also asks something real ("Hi! Who sells the
-        license?") is pleasantry, not the question: it is scored down. `message` holds
-        the terms of the whole message.
+        `parts` holds the terms of the whole message, then of each sentence if there are
+        several. Small talk in a message that also asks something real ("Hi! Who sells the
+        license?") is pleasantry, not the question: it is scored down.
         """
-        sentences = [s for s in _SEGMENT.split(cleaned) if s.strip()]
-        parts = [message] + [self._terms(_WORD.findall(s)) for s in sentences if len(sentences) > 1]
+        message = parts[0]
         best = [0.0] * len(self._intents)
         # The best an answer covers a whole part, pleasantry counted:
         # "thanks for the answer" is mostly thanks, however well "answer" alone is covered.
@@ -707,12 +713,21 @@ class Matcher:
         words = _WORD.findall(cleaned)
         terms = self._terms(words)
         message = frozenset(terms)
-        similarity = self._segment_scores(cleaned, message)
+        sentences = [s for s in _SEGMENT.split(cleaned) if s.strip()]
+        parts = [message] + [frozenset(self._terms(_WORD.findall(s))) for s in sentences if len(sentences) > 1]
+        similarity = self._segment_scores(parts)
         scores = similarity
         posterior = self._posterior(self._features(words, terms))
-        # A strict intent the question does not fit cannot be its answer: the classifier's
+        # A strict intent that no part of the question fits cannot be its answer: the classifier's
         # belief in it ("if we use codes, do we need it?" sounds like 6.4) goes to the others.
-        ruled_out = [k for k in self._strict if _misses(self._requires[k], self._excludes[k], message, message)]
+        ruled_out = [
+            k
+            for k in self._strict
+            if all(
+                _misses(self._requires[k], self._excludes[k], part, message)
+                for part in (parts if self._excludes[k][1] else parts[:1])
+            )
+        ]
         if ruled_out:
             kept = 1.0 - sum(posterior[k] for k in ruled_out)
             if kept > 0:

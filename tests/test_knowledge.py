@@ -128,6 +128,13 @@ BROKEN = [
         "    requires: [hour]",
     ),
     (
+        "unknown concept in excludes_in_sentence",
+        "requires: [hours]",
+        "requires: [hours]\n    excludes_in_sentence: [hour]",
+        r"intent 'opening_hours': 'excludes_in_sentence' names unknown concept 'hour'",
+        "    excludes_in_sentence: [hour]",
+    ),
+    (
         "unknown placeholder",
         "{as_of}",
         "{year}",

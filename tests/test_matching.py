@@ -192,6 +192,14 @@ def test_asking_whether_the_bot_is_a_person_is_not_asking_for_one():
     assert (match.decision, match.label) == ("answer", "human")
 
 
+@pytest.mark.parametrize(
+    "question", ["are you a bot? i want a person", "Am I talking to a machine? Get me a representative."]
+)
+def test_asking_about_the_bot_in_one_sentence_does_not_rule_out_a_person_asked_for_in_the_next(question):
+    match = MATCHER.match(question)
+    assert (match.decision, match.label) == ("answer", "human")
+
+
 def test_background_requests_teach_the_classifier_what_to_decline():
     mini = (Path(__file__).parent / "data" / "mini_faq.yaml").read_text(encoding="utf-8")
     weighted = "    max_chars: 1000\n    classifier_weight: 0.9\n    answer_probability: 0.9\n"
