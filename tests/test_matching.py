@@ -194,6 +194,11 @@ def test_asking_whether_the_bot_is_a_person_is_not_asking_for_one():
     assert (match.decision, match.label) == ("answer", "human")
 
 
+def test_asking_for_a_person_in_sales_gets_the_sales_answer():
+    match = MATCHER.match("put me through to a person in your sales department")
+    assert (match.decision, match.label) == ("answer", "sales")
+
+
 @pytest.mark.parametrize(
     "question", ["are you a bot? i want a person", "Am I talking to a machine? Get me a representative."]
 )
