@@ -422,6 +422,9 @@ class Matcher:
 
         self._vocabulary = sorted((singles | phrase_words | example_words) - STOPWORDS)
         self._known = frozenset(self._vocabulary) | STOPWORDS
+        # Words of the everyday background are real words, not typos of the FAQ's: "tank" is
+        # no "thank", "pride" no "price".
+        self._everyday = frozenset(w for words in background_words for w in words) - self._known
         self._glue = sorted(STOPWORDS)
         # A short word with one letter dropped: "evry" -> "every".
         self._dropped = {
@@ -489,6 +492,8 @@ class Matcher:
                         return candidate
         if word.endswith("in") and word + "g" in self._known:
             return word + "g"  # "makin", "anythin"
+        if word in self._everyday:
+            return word
         if len(word) < 5:
             # Short words are corrected only for a dropped letter ("evry", "nevr", "hav"):
             # one letter swapped makes another real word too often ("dogs", "docs").

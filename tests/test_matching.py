@@ -194,6 +194,12 @@ def test_asking_whether_the_bot_is_a_person_is_not_asking_for_one():
     assert (match.decision, match.label) == ("answer", "human")
 
 
+@pytest.mark.parametrize("question", ["is the tank full", "check the tank", "what's in the tank"])
+def test_an_everyday_word_is_not_read_as_a_typo_of_the_faqs_words(question):
+    # "tank" is one letter from "thank"; the background lines show it is a word of its own.
+    assert MATCHER.match(question).decision == "decline"
+
+
 def test_asking_for_a_person_in_sales_gets_the_sales_answer():
     match = MATCHER.match("put me through to a person in your sales department")
     assert (match.decision, match.label) == ("answer", "sales")
