@@ -200,6 +200,11 @@ def test_an_everyday_word_is_not_read_as_a_typo_of_the_faqs_words(question):
     assert MATCHER.match(question).decision == "decline"
 
 
+@pytest.mark.parametrize("question", ["how do you say goodbye in japanese", "what do you do for fun in the evenings"])
+def test_asking_how_to_say_a_pleasantry_or_about_the_bots_pastimes_is_not_small_talk(question):
+    assert MATCHER.match(question).decision == "decline"
+
+
 def test_asking_for_a_person_in_sales_gets_the_sales_answer():
     match = MATCHER.match("put me through to a person in your sales department")
     assert (match.decision, match.label) == ("answer", "sales")
