@@ -334,6 +334,7 @@ class Console:
             f"(answered at {settings.answer_threshold:g} or more with a lead of {settings.clarify_margin:g} "
             f"when the classifier gives it {settings.answer_probability:.0%} or more, "
             f"or at {settings.lead_threshold:g} with a lead of {settings.lead_margin:g}; "
+            f"{self._sure_rule()}"
             f"{self._topic_rule()}"
             f"otherwise clarified when the best match's word similarity (before the classifier's "
             f"weighting) reaches {settings.clarify_threshold:g} and its score reaches "
@@ -341,6 +342,15 @@ class Console:
         )
         out.append(("class:meta", wrap(rule, width) + "\n"))
         return out
+
+    def _sure_rule(self) -> str:
+        settings = self.kb.matching
+        if settings.sure_threshold is None:
+            return ""
+        return (
+            f"at {settings.sure_threshold:g} with a lead of {settings.sure_margin:g} when the classifier "
+            f"gives it {settings.sure_probability:.0%} or more; "
+        )
 
     def _topic_rule(self) -> str:
         settings = self.kb.matching

@@ -48,6 +48,9 @@ class MatchSettings:
     topic_threshold: float | None = None
     topic_margin: float = 0.0
     topic_probability: float = 0.0
+    sure_threshold: float | None = None
+    sure_margin: float = 0.0
+    sure_probability: float = 0.0
     clarify_score: float = 0.0
 
 
@@ -303,6 +306,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
             "topic_threshold",
             "topic_margin",
             "topic_probability",
+            "sure_threshold",
+            "sure_margin",
+            "sure_probability",
             "clarify_score",
         },
     )
@@ -319,6 +325,9 @@ def _build(data: Any, r: _Reader) -> KnowledgeBase:
         topic_threshold=r.number(m, "topic_threshold", "settings.matching", low=0, high=100, default=None),
         topic_margin=r.number(m, "topic_margin", "settings.matching", low=0, high=100, default=0.0),
         topic_probability=r.number(m, "topic_probability", "settings.matching", low=0, high=1, default=0.0),
+        sure_threshold=r.number(m, "sure_threshold", "settings.matching", low=0, high=100, default=None),
+        sure_margin=r.number(m, "sure_margin", "settings.matching", low=0, high=100, default=0.0),
+        sure_probability=r.number(m, "sure_probability", "settings.matching", low=0, high=1, default=0.0),
         clarify_score=r.number(m, "clarify_score", "settings.matching", low=0, high=100, default=0.0),
         qualified_concepts=tuple(text for text, _ in r.texts(m, "qualified_concepts", "settings.matching"))
         if "qualified_concepts" in m

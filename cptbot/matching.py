@@ -332,6 +332,10 @@ class Matcher:
         self._bars = (
             (settings.answer_threshold, settings.clarify_margin, settings.answer_probability),
             (settings.lead_threshold, settings.lead_margin, 0.0),
+        ) + (
+            ()
+            if settings.sure_threshold is None
+            else ((settings.sure_threshold, settings.sure_margin, settings.sure_probability),)
         )
         self._topic_bar = (
             None

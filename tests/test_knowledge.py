@@ -135,6 +135,13 @@ BROKEN = [
         "    excludes_in_sentence: [hour]",
     ),
     (
+        "probability out of range",
+        "max_chars: 1000",
+        "max_chars: 1000\n    sure_probability: 1.5",
+        r"settings.matching: field 'sure_probability' is 1.5, allowed 0 to 1",
+        "    sure_probability: 1.5",
+    ),
+    (
         "unknown placeholder",
         "{as_of}",
         "{year}",

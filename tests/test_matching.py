@@ -252,6 +252,19 @@ def test_a_question_naming_a_topic_only_the_faq_uses_is_answered_on_the_lower_to
 @pytest.mark.parametrize(
     ("question", "label"),
     [
+        ("do dental hygienists count as users", "6.2"),
+        ("why more charges right now, weren't you giving us free things", "intro"),
+    ],
+)
+def test_a_question_the_classifier_is_all_but_certain_of_is_answered_below_the_answer_bar(question, label):
+    match = MATCHER.match(question)
+    assert match.candidates[0].score < MATCHER.kb.matching.answer_threshold
+    assert (match.decision, match.label) == ("answer", label)
+
+
+@pytest.mark.parametrize(
+    ("question", "label"),
+    [
         ("who do we buy the cpt licence from", "4"),
         ("how do we go about getting the cpt licence", "6.3"),
         ("why is the licence billed separately and not in my PF subscription", "6.5"),
