@@ -75,6 +75,8 @@ CHAT_WORDS = {
     "every1": "everyone",
     "evry1": "everyone",
     "no1": "no one",
+    "wtf": "what",
+    "wth": "what",
 }
 
 # Set phrases of ticket English that carry no question: "please advise", "thanks in advance".
@@ -122,6 +124,31 @@ FILLER_PHRASES = (
     "could you tell me",
     "could you please",
     "i have a question",
+    # swearing and exasperation: "who do we buy the damn license from"
+    "damn",
+    "damned",
+    "dammit",
+    "goddamn",
+    "crap",
+    "crappy",
+    "heck",
+    "the heck",
+    "the hell",
+    "freaking",
+    "freakin",
+    "frickin",
+    "fricking",
+    "friggin",
+    "frigging",
+    "effing",
+    "bloody",
+    "fucking",
+    "fuckin",
+    "ffs",
+    "omg",
+    "ugh",
+    "jeez",
+    "geez",
 )
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "`": "'", "\u00b4": "'"})

@@ -125,6 +125,9 @@ def test_another_code_set_is_not_our_business_unless_the_question_is_about_cpt_t
         ("let me speak to your supervisor", "human"),
         ("set up a phone call with somebody", "human"),
         ("who sets the rules for cpt", "1"),
+        # swearing carries no question
+        ("who sells the damn licence anyway", "4"),
+        ("ugh, who sells the freaking cpt license", "4"),
         ("what am i supposed to do about the cpt licence", "6.3"),
         ("how can I take care of the cpt licence for my clinic", "6.3"),
         # names customers get wrong
