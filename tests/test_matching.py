@@ -172,6 +172,19 @@ def test_a_price_question_that_names_no_topic_is_taken_to_mean_the_licence(quest
     assert (match.decision, match.label) == ("answer", "6.1")
 
 
+@pytest.mark.parametrize(
+    ("question", "answers"),
+    [
+        ("how do we buy it and who from", {"4", "6.3"}),
+        ("is this ama fee something you guys control", {"5", "intro"}),
+    ],
+)
+def test_a_question_two_answers_of_one_family_both_answer_is_answered_not_clarified(question, answers):
+    match = MATCHER.match(question)
+    assert match.decision == "answer"
+    assert match.label in answers
+
+
 @pytest.mark.parametrize("question", ["what is this license gonna cost us", "how much for the license"])
 def test_a_general_price_question_is_answered_not_split_between_the_fee_rule_and_the_estimate(question):
     match = MATCHER.match(question)
