@@ -759,10 +759,7 @@ class Matcher:
         ruled_out = [
             k
             for k in self._strict
-            if all(
-                _misses(self._requires[k], self._excludes[k], part, message)
-                for part in (parts if self._excludes[k][1] else parts[:1])
-            )
+            if all(_misses(self._requires[k], self._excludes[k], part, message) for part in parts)
         ]
         if ruled_out:
             kept = 1.0 - sum(posterior[k] for k in ruled_out)
